@@ -1,0 +1,1 @@
+"""Uptake runtime: configuration, the neutral conversation model, routing, storage, delivery and serving."""

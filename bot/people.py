@@ -1,0 +1,217 @@
+"""People: from a platform identity to a person record and their role in a rollout; HR imports; grants."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.model import Identity, Role, UserError
+from bot.tables import Membership, Person, PlatformIdentity, Rollout
+
+PROFILE_REFRESH = dt.timedelta(hours=12)
+
+
+async def resolve_person(
+    session: AsyncSession, identity: Identity, now: dt.datetime
+) -> tuple[Person, PlatformIdentity]:
+    """Find or create the person behind a platform identity, refreshing what the platform told us."""
+    stmt = select(PlatformIdentity).where(
+        PlatformIdentity.platform == identity.platform,
+        PlatformIdentity.workspace == identity.workspace,
+        PlatformIdentity.user_id == identity.user_id,
+    )
+    link = await session.scalar(stmt)
+    if link is None:
+        # An HR import may have linked the user id before we knew the workspace: claim that link.
+        link = await session.scalar(
+            select(PlatformIdentity).where(
+                PlatformIdentity.platform == identity.platform,
+                PlatformIdentity.workspace == "*",
+                PlatformIdentity.user_id == identity.user_id,
+            )
+        )
+        if link is not None:
+            link.workspace = identity.workspace
+    if link is None:
+        person = Person(
+            display_name=identity.display_name or identity.user_id,
+            timezone=identity.timezone,
+            locale=identity.locale,
+            team=identity.team,
+        )
+        link = PlatformIdentity(
+            person=person,
+            platform=identity.platform,
+            workspace=identity.workspace,
+            user_id=identity.user_id,
+            last_seen_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add_all([person, link])
+        except IntegrityError:
+            # Two first requests from the same new person raced; the other one created the record.
+            link = await session.scalar(stmt)
+            if link is None:
+                raise
+    person = await session.get_one(Person, link.person_id)
+    if identity.display_name and person.display_name != identity.display_name:
+        person.display_name = identity.display_name
+    if identity.timezone and person.timezone != identity.timezone:
+        person.timezone = identity.timezone
+    if identity.locale and person.locale != identity.locale:
+        person.locale = identity.locale
+    if identity.team and person.team != identity.team:
+        person.team = identity.team
+    if link.last_seen_at is None or now - link.last_seen_at > dt.timedelta(minutes=5):
+        link.last_seen_at = now
+    return person, link
+
+
+async def role_of(
+    session: AsyncSession,
+    person: Person,
+    link: PlatformIdentity | None,
+    rollout: Rollout,
+    admins: set[tuple[str, str, str]],
+) -> Role:
+    if link is not None and (link.platform, link.workspace, link.user_id) in admins:
+        return Role.admin
+    stored = await session.scalar(
+        select(Membership.role).where(Membership.rollout_id == rollout.id, Membership.person_id == person.id)
+    )
+    return Role.parse(stored) if stored else Role.employee
+
+
+async def set_role(session: AsyncSession, rollout: Rollout, person: Person, role: Role) -> Role:
+    """Give `person` exactly `role` in `rollout`; returns the role they had before."""
+    m = await session.scalar(
+        select(Membership).where(Membership.rollout_id == rollout.id, Membership.person_id == person.id)
+    )
+    before = Role.parse(m.role) if m else Role.employee
+    if m is None:
+        session.add(Membership(rollout_id=rollout.id, person_id=person.id, role=role.label))
+    else:
+        m.role = role.label
+    await session.flush()
+    return before
+
+
+async def find_person(session: AsyncSession, ref: str) -> Person:
+    """Find one person by id (#12), email, console/platform user id, or display name (case-insensitive)."""
+    ref = ref.strip().lstrip("@")
+    if not ref:
+        raise UserError("Tell me who: a name, an email or a person number.")
+    if ref.startswith("#") and ref[1:].isdigit():
+        p = await session.get(Person, int(ref[1:]))
+        if p:
+            return p
+        raise UserError(f"I know nobody with number {ref}.")
+    if "@" in ref:
+        p = await session.scalar(select(Person).where(func.lower(Person.email) == ref.lower()))
+        if p:
+            return p
+    link = await session.scalar(select(PlatformIdentity).where(PlatformIdentity.user_id == ref))
+    if link:
+        return await session.get_one(Person, link.person_id)
+    found = list(await session.scalars(select(Person).where(func.lower(Person.display_name) == ref.lower()).limit(3)))
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise UserError(f"More than one person is called {ref}; use their email or number instead.")
+    raise UserError(f"I don't know anyone called {ref!r}. Check the spelling, or import people first.")
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    roles: int = 0
+
+
+CSV_COLUMNS = ("name", "email", "team", "role", "timezone", "locale", "slack_id", "teams_id")
+
+
+async def import_people(
+    session: AsyncSession, rollout: Rollout, text: str, *, slack_workspace: str = "", teams_tenant: str = ""
+) -> ImportResult:
+    """Load people from an HR export (columns: name, email, team, role, timezone, locale, slack_id, teams_id).
+
+    Only `name` is required. Rows are matched on email, then on platform ids; all rows or none are applied.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "name" not in [f.strip().lower() for f in reader.fieldnames]:
+        raise UserError(f"The CSV needs a header row with at least a 'name' column (known: {', '.join(CSV_COLUMNS)}).")
+    result = ImportResult()
+    for lineno, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        name = row.get("name", "")
+        if not name:
+            raise UserError(f"line {lineno}: 'name' is empty")
+        role = None
+        if row.get("role"):
+            try:
+                role = Role.parse(row["role"])
+            except ValueError as e:
+                raise UserError(f"line {lineno}: {e}") from None
+        person = None
+        email = row.get("email") or None
+        if email:
+            person = await session.scalar(select(Person).where(func.lower(Person.email) == email.lower()))
+        links: list[tuple[str, str, str]] = []
+        if row.get("slack_id"):
+            links.append(("slack", slack_workspace or "*", row["slack_id"]))
+        if row.get("teams_id"):
+            links.append(("teams", teams_tenant or "*", row["teams_id"]))
+        for platform, _ws, uid in links:
+            if person is None:
+                link = await session.scalar(
+                    select(PlatformIdentity).where(
+                        PlatformIdentity.platform == platform, PlatformIdentity.user_id == uid
+                    )
+                )
+                if link:
+                    person = await session.get(Person, link.person_id)
+        if person is None:
+            person = Person(display_name=name, email=email)
+            session.add(person)
+            result.created += 1
+        else:
+            result.updated += 1
+            person.display_name = name
+            if email:
+                person.email = email
+        person.team = row.get("team") or person.team
+        person.timezone = row.get("timezone") or person.timezone
+        person.locale = row.get("locale") or person.locale
+        await session.flush()
+        for platform, ws, uid in links:
+            exists = await session.scalar(
+                select(PlatformIdentity).where(PlatformIdentity.platform == platform, PlatformIdentity.user_id == uid)
+            )
+            if exists is None:
+                session.add(PlatformIdentity(person_id=person.id, platform=platform, workspace=ws, user_id=uid))
+        if role is not None:
+            await set_role(session, rollout, person, role)
+            result.roles += 1
+    await session.flush()
+    return result
+
+
+async def people_with_role(
+    session: AsyncSession, rollout: Rollout, role: Role, team: str | None = None
+) -> list[Person]:
+    stmt = (
+        select(Person)
+        .join(Membership, Membership.person_id == Person.id)
+        .where(Membership.rollout_id == rollout.id, Membership.role == role.label)
+    )
+    if team is not None:
+        stmt = stmt.where(Person.team == team)
+    return list(await session.scalars(stmt.order_by(Person.id)))

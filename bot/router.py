@@ -1,0 +1,225 @@
+"""The router: one neutral request in, one neutral reply out, for every platform.
+
+It owns what every request needs the same way: input limits, idempotency, the person and role, dispatch
+by command / action / form, role checks, help, and turning errors into a kind reply with a reference
+(the traceback goes to the log, never the chat).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+import unicodedata
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.context import Ctx
+from bot.model import (
+    Action,
+    Command,
+    Context,
+    Reply,
+    Request,
+    Role,
+    Section,
+    Submission,
+    Text,
+    UserError,
+    lit,
+)
+from bot.people import resolve_person, role_of
+from bot.permissions import Denied
+from bot.registry import CommandSpec
+from bot.runtime import Runtime
+from bot.tables import AuditEntry, ProcessedEvent
+
+log = logging.getLogger("uptake.router")
+
+_CONTROL = {"Cc", "Cf", "Co", "Cs"}
+
+
+def clean_text(text: str) -> str:
+    """NFC, no control or bidi-override characters except newlines and tabs (OWASP input validation)."""
+    text = unicodedata.normalize("NFC", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL).strip()
+
+
+def split_command(text: str) -> tuple[str, str]:
+    word, _, rest = text.strip().partition(" ")
+    return word.lower().lstrip("/"), rest.strip()
+
+
+async def handle(rt: Runtime, request: Request) -> Reply:
+    """Answer one request. Never raises: every failure becomes a reply fit for the person."""
+    too_long = _too_long(rt, request)
+    if too_long is not None:
+        return too_long
+    try:
+        return await _handle(rt, request)
+    except Exception:
+        ref = secrets.token_hex(4)
+        log.exception("request failed ref=%s platform=%s", ref, request.identity.platform)
+        return Reply.say(
+            f"Sorry, something went wrong on my side. I've logged it (reference {ref}); please try "
+            "again in a moment, or tell your change lead with that reference."
+        )
+
+
+def _too_long(rt: Runtime, request: Request) -> Reply | None:
+    limit = rt.settings.max_text
+    texts = [request.text]
+    if isinstance(request.intent, Submission):
+        texts = [v for v in request.intent.values.values() if isinstance(v, str)]
+    if any(len(t) > limit for t in texts):
+        return Reply.say(
+            f"That's more than {limit:,} characters, which is more than I can take in one go. "
+            "Please shorten it or split it up; I haven't stored anything."
+        )
+    return None
+
+
+async def _handle(rt: Runtime, request: Request) -> Reply:
+    async with rt.db.session() as session:
+        if request.event_id:
+            session.add(ProcessedEvent(key=request.event_id[:200], at=rt.clock.now()))
+            try:
+                await session.flush()
+            except IntegrityError:
+                await session.rollback()
+                log.info("duplicate event ignored key=%s", request.event_id)
+                return Reply.nothing()
+        rollout = await rt.default_rollout(session)
+        person, link = await resolve_person(session, request.identity, rt.clock.now())
+        role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
+        ctx = Ctx(runtime=rt, session=session, person=person, identity=request.identity, rollout=rollout, role=role)
+        person_id, rollout_id = person.id, rollout.id
+        try:
+            reply = await dispatch(request, ctx)
+        except Denied as denied:
+            await session.rollback()
+            await _audit_denial(rt, request, person_id, rollout_id, denied)
+            return Reply.say(denied.message)
+        except UserError as e:
+            await session.rollback()
+            return Reply.say(e.message)
+        try:
+            await session.commit()
+        except IntegrityError:
+            # A concurrent duplicate (same event id) committed first: this one has no effect.
+            await session.rollback()
+            log.info("concurrent duplicate ignored key=%s", request.event_id)
+            return Reply.nothing()
+        return reply
+
+
+async def _audit_denial(rt: Runtime, request: Request, person_id: int, rollout_id: int, denied: Denied) -> None:
+    async with rt.db.session() as session:
+        session.add(
+            AuditEntry(
+                rollout_id=rollout_id,
+                actor_id=person_id,
+                action="denied",
+                object_type="permission",
+                object_id=denied.needed.label,
+                summary=f"tried to {denied.what}",
+                at=rt.clock.now(),
+            )
+        )
+        await session.commit()
+    log.info("permission denied person=%s what=%s", person_id, denied.what)
+
+
+async def dispatch(request: Request, ctx: Ctx) -> Reply:
+    reg = ctx.runtime.registry
+    intent = request.intent
+    if isinstance(intent, Command):
+        return await _command(request, ctx, intent.word.lower(), intent.args)
+    if isinstance(intent, Text):
+        text = clean_text(intent.text)
+        if not text:
+            return help_reply(ctx)
+        word, args = split_command(text)
+        if word in reg.words or word == "help":
+            return await _command(request, ctx, word, args)
+        if not args and _close_command(ctx, word):
+            return unknown_command(ctx, word)
+        if reg.free_text is None:
+            return Reply.say("I can't answer questions yet, but here is what I can do:", *help_blocks(ctx))
+        return await reg.free_text(_with_text(request, text), ctx)
+    if isinstance(intent, Action):
+        spec = reg.find_action(intent.action_id)
+        if spec is None:
+            return Reply.say(
+                "This button has expired (it belongs to an older message). Type `help` to see what you can do now."
+            )
+        ctx.require(spec.role, _describe(spec.action_id))
+        return await spec.handler(request, ctx)
+    if isinstance(intent, Submission):
+        fspec = reg.forms.get(intent.form_id)
+        if fspec is None:
+            return Reply.say(
+                "This form has expired (it belongs to an older version). Please start again; "
+                "type `help` to see the commands."
+            )
+        ctx.require(fspec.role, _describe(fspec.form_id))
+        from dataclasses import replace
+
+        values = {k: clean_text(v) if isinstance(v, str) else v for k, v in intent.values.items()}
+        return await fspec.handler(replace(request, intent=replace(intent, values=values)), ctx)
+    raise TypeError(f"unknown intent {type(intent).__name__}")
+
+
+def _with_text(request: Request, text: str) -> Request:
+    from dataclasses import replace
+
+    return replace(request, intent=Text(text))
+
+
+def _describe(dotted: str) -> str:
+    return "use " + dotted.replace(".", " ").replace("_", " ")
+
+
+async def _command(request: Request, ctx: Ctx, word: str, args: str) -> Reply:
+    reg = ctx.runtime.registry
+    if word == "help" and "help" not in reg.words:
+        return help_reply(ctx)
+    spec = reg.words.get(word)
+    if spec is None:
+        return unknown_command(ctx, word)
+    ctx.require(spec.role, f"use `{spec.word}`")
+    from dataclasses import replace
+
+    return await spec.handler(replace(request, intent=Command(spec.word, clean_text(args))), ctx)
+
+
+def visible_commands(ctx: Ctx) -> list[CommandSpec]:
+    return [c for c in ctx.runtime.registry.commands.values() if ctx.role >= c.role]
+
+
+def help_blocks(ctx: Ctx) -> list[Section | Context]:
+    lines = [f"• `{c.usage}` — {c.help}" for c in sorted(visible_commands(ctx), key=lambda c: c.word)]
+    if "help" not in ctx.runtime.registry.words:
+        lines.insert(0, "• `help` — show this list")
+    blocks: list[Section | Context] = [Section(heading="What I can do", text="\n".join(lines))]
+    if ctx.runtime.registry.free_text is not None:
+        blocks.append(Context("You can also just ask me a question in your own words."))
+    if ctx.role > Role.employee:
+        blocks.append(Context(f"You are a {ctx.role.label} in {ctx.rollout.name}."))
+    return blocks
+
+
+def help_reply(ctx: Ctx) -> Reply:
+    return Reply.say("Here's what I can do.", *help_blocks(ctx))
+
+
+def _close_command(ctx: Ctx, word: str, cutoff: float = 0.6) -> str | None:
+    words = [w for w, c in ctx.runtime.registry.words.items() if ctx.role >= c.role] + ["help"]
+    close = difflib.get_close_matches(word, words, n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def unknown_command(ctx: Ctx, word: str) -> Reply:
+    close = [c] if (c := _close_command(ctx, word)) else []
+    hint = f"Did you mean `{close[0]}`? " if close else ""
+    return Reply.say(f"I don't know the command `{lit(word[:40])}`. {hint}Here's what I can do:", *help_blocks(ctx))

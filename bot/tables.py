@@ -1,0 +1,147 @@
+"""Core tables: rollouts, people and their platform identities, roles, audit, idempotency, outbox.
+
+Capabilities keep their own tables in their own modules; every record belongs to a rollout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.db import Base
+
+PHASES = ("align", "design", "pilot", "scale", "reinforce")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Rollout(Base):
+    """One change initiative: one workflow with an owner, a phase and its channels per platform."""
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    workflow: Mapped[str] = mapped_column(String(200), default="")
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    phase: Mapped[str] = mapped_column(String(20), default="align")
+    start_date: Mapped[dt.date | None] = mapped_column(default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # {"slack": {"announce": ["C1"], "triage": ["C2"], "escalation": ["C3"]}, "teams": {...}}
+    channels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # free-form per-rollout settings from content/rollout.yml (workflow steps, targets, auto-send, …)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def channel_ids(self, platform: str, purpose: str) -> list[str]:
+        return list((self.channels or {}).get(platform, {}).get(purpose, []) or [])
+
+
+class Person(Base):
+    """One human, whatever platforms they use."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320), unique=True, default=None)
+    team: Mapped[str | None] = mapped_column(String(120), default=None, index=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    locale: Mapped[str | None] = mapped_column(String(35), default=None)
+    # kinds of messages muted by the person: {"muted": ["reminders", "tips"]}
+    notify_prefs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    identities: Mapped[list[PlatformIdentity]] = relationship(back_populates="person", lazy="selectin")
+
+
+class PlatformIdentity(Base):
+    """Slack user in workspace X, Teams user in tenant Y, console user: each points to one person."""
+
+    __tablename__ = "platform_identities"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(128))
+    reachable: Mapped[bool] = mapped_column(default=True)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    profile_synced_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    person: Mapped[Person] = relationship(back_populates="identities")
+
+
+class Membership(Base):
+    """A person's role in one rollout (employee unless stated)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("rollout_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="employee")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to which object. Never message bodies of anonymous data, never secrets."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_rollout_at", "rollout_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rollout_id: Mapped[int | None] = mapped_column(ForeignKey("rollouts.id", ondelete="SET NULL"), default=None)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), default=None)
+    action: Mapped[str] = mapped_column(String(80))
+    object_type: Mapped[str] = mapped_column(String(40), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """Idempotency keys of inbound events and actions already handled (platform retries, double clicks)."""
+
+    __tablename__ = "processed_events"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OutboxMessage(Base):
+    """One message to one recipient, sent later than the direct reply by the worker.
+
+    `key` is unique so that enqueueing the same thing twice (a retried event, a re-run job) creates nothing new.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    rollout_id: Mapped[int | None] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), default=None)
+    kind: Mapped[str] = mapped_column(String(40))  # notification kind, for opt-outs and stats
+    group_key: Mapped[str | None] = mapped_column(String(120), default=None, index=True)  # e.g. "broadcast:12"
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), default=None)
+    platform: Mapped[str | None] = mapped_column(String(16), default=None)  # channel sends
+    workspace: Mapped[str | None] = mapped_column(String(64), default=None)
+    channel_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    mandatory: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|cancelled
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    platform_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
