@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Set up and run Uptake on a fresh machine with nothing but Python 3.11+.
 
-    python3 dev.py run     # virtualenv + install + migrate + demo data, then serve on SQLite
-    python3 dev.py test    # virtualenv + dev install, then the whole test suite (pytest args pass through)
+python3 dev.py run     # virtualenv + install + migrate + demo data, then serve on SQLite
+python3 dev.py test    # virtualenv + dev install, then the whole test suite (pytest args pass through)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ PY = BIN / "python"
 
 def ensure_env(extras: str) -> None:
     """Create the virtualenv and install the project once per pyproject change (a stamp file remembers)."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs before anything checks the version
         sys.exit("Uptake needs Python 3.11 or newer.")
     if not PY.exists():
         print(f"creating virtualenv in {VENV}", flush=True)

@@ -64,6 +64,9 @@ class Runtime:
         self.registry = reg or registry
         self.content = ContentStore()
         self.senders: dict[str, Sender] = {}
+        from bot.adapters.console import ConsoleSender
+
+        self.senders["console"] = ConsoleSender(settings.data_dir)
         self.extras: dict[str, Any] = {}  # capability caches (e.g. the FAQ index), keyed by capability name
 
     def load_content(self) -> None:

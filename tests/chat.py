@@ -1,8 +1,8 @@
 """A chat harness: scenarios read like the conversation they check, through the neutral router.
 
-    ana = await chat.person("Ana", team="Claims", role=Role.change_lead)
-    await ana.says("help")
-    assert "report" in ana.last_reply.text
+ana = await chat.person("Ana", team="Claims", role=Role.change_lead)
+await ana.says("help")
+assert "report" in ana.last_reply.text
 """
 
 from __future__ import annotations

@@ -7,17 +7,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bot.config import ROOT
 
 
-def uptake(*args: str, data_dir: Path, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def uptake(
+    *args: str, data_dir: Path, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
     full_env.update({"UPTAKE_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)})
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
-                          env=full_env, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_piped_help_prints_the_command_list(tmp_path: Path) -> None:
@@ -37,7 +44,9 @@ def test_demo_is_idempotent_and_people_can_chat(tmp_path: Path) -> None:
 
 def test_people_import_and_grant(tmp_path: Path) -> None:
     csv = tmp_path / "people.csv"
-    csv.write_text("name,email,team,role\nMaria Lopez,maria@example.com,Claims,champion\nJon Doe,jon@example.com,Care,\n")
+    csv.write_text(
+        "name,email,team,role\nMaria Lopez,maria@example.com,Claims,champion\nJon Doe,jon@example.com,Care,\n"
+    )
     res = uptake("people", "import", str(csv), data_dir=tmp_path)
     assert res.returncode == 0 and "2 new" in res.stdout, res.stderr
     res = uptake("people", "grant", "jon@example.com", "change-lead", data_dir=tmp_path)
@@ -56,8 +65,9 @@ def test_bad_import_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_unreachable_database_is_one_line_exit_2(tmp_path: Path) -> None:
-    res = uptake("serve", "--no-worker", data_dir=tmp_path,
-                 env={"DATABASE_URL": "postgresql://admin:hunter2@127.0.0.1:1/uptake"})
+    res = uptake(
+        "serve", "--no-worker", data_dir=tmp_path, env={"DATABASE_URL": "postgresql://admin:hunter2@127.0.0.1:1/uptake"}
+    )
     assert res.returncode == 2
     assert "cannot reach the database at postgresql+asyncpg://admin:***@127.0.0.1:1/uptake" in res.stderr
     assert "hunter2" not in res.stderr and "Traceback" not in res.stderr

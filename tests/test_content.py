@@ -9,10 +9,10 @@ import pytest
 
 from bot.config import ROOT
 from bot.content import ContentError, ContentStore, load_yaml_with_lines
+from bot.model import Role
 from bot.registry import registry
 from bot.runtime import read_rollout_file
 from tests.chat import Chat
-from bot.model import Role
 
 
 def _copy_content(tmp_path: Path) -> Path:

@@ -20,6 +20,7 @@ def _diff_and_tables(url: str) -> tuple[list, set[str]]:
     async def run() -> tuple[list, set[str]]:
         engine = create_async_engine(url)
         async with engine.connect() as conn:
+
             def check(sync_conn):  # type: ignore[no-untyped-def]
                 ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})
                 return compare_metadata(ctx, Base.metadata), set(inspect(sync_conn).get_table_names())

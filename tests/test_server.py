@@ -31,10 +31,9 @@ async def test_health_ok_then_graceful_stop(db_url: str) -> None:
     rt = Runtime(make_settings(db_url), db=Database(db_url), clock=FrozenClock())
     port = free_port()
     task, stop = await _start(rt, port)
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-            assert resp.status == 200
-            body = await resp.json()
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+        assert resp.status == 200
+        body = await resp.json()
     assert body["status"] == "ok"
     stop.set()
     await asyncio.wait_for(task, 20)
@@ -82,10 +81,10 @@ async def test_in_flight_request_finishes_during_shutdown(db_url: str) -> None:
 async def test_health_503_when_database_is_down(tmp_path) -> None:
     url = "postgresql+asyncpg://nobody:pw@127.0.0.1:1/none"
     rt = Runtime(make_settings(url), db=Database(url), clock=FrozenClock())
+    from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.web import healthz
-    from aiohttp import web
 
     app = web.Application()
     app[RUNTIME] = rt

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.model import (
@@ -256,10 +258,57 @@ async def run_chat(rt: Runtime, identity: Identity) -> None:
     chat = ConsoleChat(rt, identity)
     if sys.stdin.isatty():
         chat.say(f"Uptake console — you are {identity.display_name}. Type `help`, a question, or `quit`.")
+    sender = ConsoleSender(rt.settings.data_dir)
+    _, seen = sender.read_new(identity.user_id, 0)
     while True:
+        news, seen = sender.read_new(identity.user_id, seen)
+        for msg in news:
+            chat.say("📬 " + render_message(msg, chat.choices))
         line = chat.read("you> ")
         if line is None or line.strip().lower() in ("quit", "exit"):
             break
         if not line.strip():
             continue
         await chat.turn(line)
+
+
+class ConsoleSender:
+    """Delivers outbox messages for console identities into a per-person inbox file that `uptake chat` shows.
+
+    This is what makes notifications (answers to escalated questions, report updates) visible without Slack or
+    Teams: run `uptake serve` in one terminal and `uptake chat` in another.
+    """
+
+    platform = "console"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = Path(data_dir) / "console-inbox"
+
+    def inbox(self, user_id: str) -> Path:
+        safe = "".join(ch for ch in user_id if ch.isalnum() or ch in "-_.") or "_"
+        return self.dir / f"{safe}.jsonl"
+
+    async def send_to_person(self, identity: Identity, message: Message, *, ref: str | None = None) -> str:
+        from bot.codec import dump_message
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        msg_id = f"console-{ref or next(_ids)}"
+        line = json.dumps({"id": msg_id, "message": dump_message(message)})
+        with self.inbox(identity.user_id).open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+        return msg_id
+
+    async def send_to_channel(
+        self, workspace: str, channel_id: str, message: Message, *, ref: str | None = None
+    ) -> str:
+        return await self.send_to_person(Identity("console", workspace, f"channel-{channel_id}"), message, ref=ref)
+
+    def read_new(self, user_id: str, seen: int) -> tuple[list[Message], int]:
+        """Messages after the first `seen` lines of the inbox, and the new count."""
+        from bot.codec import load_message
+
+        path = self.inbox(user_id)
+        if not path.exists():
+            return [], seen
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [load_message(json.loads(line)["message"]) for line in lines[seen:]], len(lines)
