@@ -22,6 +22,8 @@ from bot.db import Base, Database, upgrade
 from bot.runtime import Runtime
 from tests.chat import Chat
 
+pytest_plugins = ["tests.support.slack_fixtures", "tests.support.teams_fixtures"]
+
 PG_ENV = "TEST_DATABASE_URL"
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 

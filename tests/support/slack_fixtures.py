@@ -1,0 +1,1 @@
+"""Pytest fixtures for driving Uptake through its real Slack endpoint (filled by the Slack adapter work)."""

@@ -1,0 +1,1 @@
+"""Pytest fixtures for driving Uptake through its real Teams endpoint (filled by the Teams adapter work)."""
