@@ -98,7 +98,17 @@ class Submission:
     state: str = ""  # opaque state the handler put on the form (e.g. the id being edited)
 
 
-Intent = Command | Text | Action | Submission
+@dataclass(frozen=True)
+class Shortcut:
+    """A message shortcut (Slack) / message action (Teams) used on an existing message.
+
+    The message's text and link travel in `Request.source_text` / `Request.source_link`.
+    """
+
+    shortcut_id: str
+
+
+Intent = Command | Text | Action | Submission | Shortcut
 
 
 @dataclass(frozen=True)

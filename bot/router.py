@@ -17,12 +17,15 @@ from sqlalchemy.exc import IntegrityError
 from bot.context import Ctx
 from bot.model import (
     Action,
+    Block,
     Command,
     Context,
+    Identity,
     Reply,
     Request,
     Role,
     Section,
+    Shortcut,
     Submission,
     Text,
     UserError,
@@ -113,6 +116,29 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
         return reply
 
 
+async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
+    """The person's home (Slack App Home; a Teams welcome card): sections contributed by capabilities, role-aware.
+
+    A section that fails is left out and logged, so one broken capability never blanks the whole home.
+    """
+    async with rt.db.session() as session:
+        rollout = await rt.default_rollout(session)
+        person, link = await resolve_person(session, identity, rt.clock.now())
+        role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
+        ctx = Ctx(runtime=rt, session=session, person=person, identity=identity, rollout=rollout, role=role)
+        blocks: list[Block] = [
+            Section(heading=f"Uptake — {lit(rollout.name)}", text=f"Phase: *{rollout.phase}*. You are {role.label}.")
+        ]
+        for spec in rt.registry.home:
+            try:
+                blocks.extend(await spec.fn(ctx))
+            except Exception:
+                log.exception("home section %s failed", spec.name)
+        blocks.extend(help_blocks(ctx))
+        await session.commit()
+        return blocks
+
+
 async def _audit_denial(rt: Runtime, request: Request, person_id: int, rollout_id: int, denied: Denied) -> None:
     async with rt.db.session() as session:
         session.add(
@@ -167,6 +193,12 @@ async def dispatch(request: Request, ctx: Ctx) -> Reply:
 
         values = {k: clean_text(v) if isinstance(v, str) else v for k, v in intent.values.items()}
         return await fspec.handler(replace(request, intent=replace(intent, values=values)), ctx)
+    if isinstance(intent, Shortcut):
+        sspec = reg.shortcuts.get(intent.shortcut_id)
+        if sspec is None:
+            return Reply.say("That shortcut is no longer available. Type `help` to see what you can do now.")
+        ctx.require(sspec.role, _describe(sspec.shortcut_id))
+        return await sspec.handler(request, ctx)
     raise TypeError(f"unknown intent {type(intent).__name__}")
 
 

@@ -44,6 +44,11 @@ class Sender(Protocol):
 
     async def send_to_person(self, identity: Identity, message: Message, *, ref: str | None = None) -> str: ...
 
+    # Optional: `async def find_sent(self, identity: Identity | None, workspace: str, channel_id: str | None,
+    #                                  ref: str, since: datetime) -> str | None` — look for a message carrying
+    # `ref` (Slack: message metadata via conversations.history) so a crash between "sent" and "recorded" can be
+    # reconciled instead of sending twice.
+
     async def send_to_channel(
         self, workspace: str, channel_id: str, message: Message, *, ref: str | None = None
     ) -> str: ...
