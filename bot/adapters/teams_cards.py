@@ -38,6 +38,7 @@ VERSION = "1.5"
 # stay under the smaller one so a card never fails with 413 MessageSizeTooBig.
 CARD_LIMIT = 28 * 1024
 TEXT_CHUNK = 4000
+FACTS_PER_SET = 20
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 _ESCAPE = re.compile(r"([\\`*_\[\]()#~|<>!{}])")
@@ -164,9 +165,9 @@ def block_groups(block: Block) -> list[list[dict[str, Any]]]:
         groups.extend([_text(part)] for part in _chunks(md(block.text)) if block.text)
         if block.user_text:
             groups.extend([_text(escape_md(part))] for part in _chunks(block.user_text))
-        if block.facts:
-            facts = [{"title": md(f.label)[:200], "value": md(f.value)} for f in block.facts]
-            groups.append([{"type": "FactSet", "facts": facts}])
+        facts = [{"title": md(f.label)[:200], "value": md(f.value)[:TEXT_CHUNK]} for f in block.facts]
+        for start in range(0, len(facts), FACTS_PER_SET):  # long lists may split between fact sets
+            groups.append([{"type": "FactSet", "facts": facts[start : start + FACTS_PER_SET]}])
         tail = _action_set(block.buttons) + (_select_elements(block.select) if block.select else [])
         if tail and not groups:
             groups.append([])

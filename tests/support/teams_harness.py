@@ -80,7 +80,7 @@ class TeamsHarness:
         kind: str,
         *,
         user: str = "aad-1",
-        name: str | None = None,
+        user_name: str | None = None,
         where: WhereKind = "personal",
         **fields: Any,
     ) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class TeamsHarness:
             "timestamp": "2026-11-23T09:00:00.000Z",
             "serviceUrl": self.service_url,
             "channelId": "msteams",
-            "from": {"id": f"29:{user}", "name": name or user.title(), "aadObjectId": user},
+            "from": {"id": f"29:{user}", "name": user_name or user.title(), "aadObjectId": user},
             "conversation": conversation,
             "recipient": dict(BOT),
             "channelData": channel_data,
@@ -141,7 +141,7 @@ class TeamsHarness:
             fields["text"] = f"{at} {text}"
             entity = {"type": "mention", "text": at, "mentioned": dict(BOT)}
             fields["entities"] = [*self.activity("message")["entities"], entity]
-        act = self.activity("message", user=user, name=name, where=where, **fields)
+        act = self.activity("message", user=user, user_name=name, where=where, **fields)
         if where == "channel":
             act["conversation"]["id"] = f"{CHANNEL_ID};messageid={act['id']}"
         return await self.send(act)
