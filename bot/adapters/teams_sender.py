@@ -9,7 +9,6 @@ installed"). `403 MessageWritesBlocked` means the person blocked or removed the 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from typing import Any
 
@@ -46,14 +45,12 @@ def card_activities(message: Message) -> list[Activity]:
 def classify(e: Exception) -> SendError:
     """A connector failure as the outbox understands it (R16, R19)."""
     if isinstance(e, HttpOperationError) and getattr(e, "response", None) is not None:
+        status = status_of(e)
         resp = e.response
-        status = int(getattr(resp, "status_code", 0) or 0)
-        try:
-            text = resp.text() if callable(getattr(resp, "text", None)) else ""
-        except Exception:
-            text = ""
-        headers = getattr(resp, "headers", {}) or {}
-        retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after"))
+        raw = getattr(resp, "_body", None) or b""  # aiohttp keeps the body our sender already read
+        text = f"{e.message} {raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else ''}"
+        headers = getattr(resp, "headers", None) or {}
+        retry_after = _seconds(headers.get("Retry-After"))
         if status == 403 and ("MessageWritesBlocked" in text or "ConversationBlockedByUser" in text):
             return SendError("Teams: the person blocked or removed Uptake (403)", transient=False, unreachable=True)
         if status in TRANSIENT:
@@ -72,8 +69,9 @@ def _seconds(value: Any) -> float | None:
 
 
 def status_of(e: Exception) -> int:
+    """The HTTP status of a connector error (msrest keeps the aiohttp response, whose field is `status`)."""
     resp = getattr(e, "response", None)
-    return int(getattr(resp, "status_code", 0) or 0)
+    return int(getattr(resp, "status_code", None) or getattr(resp, "status", None) or 0)
 
 
 class TeamsSender:
@@ -84,7 +82,8 @@ class TeamsSender:
     def __init__(self, rt: Runtime, pool: ConnectorPool, budget: SendBudget | None = None) -> None:
         self.rt = rt
         self.pool = pool
-        self.budget = budget or SendBudget()
+        # The runtime's clock, so tests move the budget's windows with the same FrozenClock as the outbox.
+        self.budget = budget or SendBudget(clock=lambda: rt.clock.now().timestamp())
 
     async def send_to_person(self, identity: Identity, message: Message, *, ref: str | None = None) -> str:
         tenant, aad = identity.workspace, identity.user_id
@@ -186,7 +185,7 @@ class TeamsSender:
             service_url=service_url,
             user_aad_id=aad,
             team_id=None,
-            now=self.rt.clock.now() if self.rt.clock else dt.datetime.now(dt.UTC),
+            now=self.rt.clock.now(),
         )
 
     async def close(self) -> None:

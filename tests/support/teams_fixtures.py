@@ -46,7 +46,7 @@ async def teams(runtime: Runtime, teams_connector: MockConnector) -> AsyncIterat
     """Uptake on 127.0.0.1 with no MicrosoftAppId: local emulator mode (unauthenticated, loopback only)."""
     runner, url = await _serve(runtime)
     async with aiohttp.ClientSession() as session:
-        yield TeamsHarness(url, teams_connector, session)
+        yield TeamsHarness(url, teams_connector, session, runtime=runtime)
     await runner.cleanup()
 
 
@@ -79,6 +79,6 @@ async def teams_secure(
     rt.load_content()
     runner, url = await _serve(rt)
     async with aiohttp.ClientSession() as session:
-        yield TeamsHarness(url, teams_connector, session, openid=teams_openid, app_id=APP_ID)
+        yield TeamsHarness(url, teams_connector, session, openid=teams_openid, app_id=APP_ID, runtime=rt)
     await runner.cleanup()
     await rt.close()

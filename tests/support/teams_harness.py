@@ -49,7 +49,9 @@ class TeamsHarness:
         openid: OpenIdServer | None = None,
         app_id: str | None = None,
         tenant: str = TENANT,
+        runtime: Any = None,
     ) -> None:
+        self.runtime = runtime  # the server's Runtime (database, clock, senders) for assertions
         self.base_url = base_url
         self.connector = connector
         self.session = session
