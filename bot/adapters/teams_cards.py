@@ -54,10 +54,16 @@ def escape_md(text: str) -> str:
 
 def md(text: str) -> str:
     """Uptake's own text (*bold*, _italic_, `code`, bullets, [title](url)) as card Markdown, person text escaped."""
-    out: list[str] = []
+    own: list[str] = []
+    people: list[str] = []
     for is_person, chunk in segments(text):
-        out.append(escape_md(chunk) if is_person else _BOLD.sub(r"**\1**", chunk))
-    return "".join(out)
+        if is_person:
+            own.append(f"\ue002{len(people)}\ue003")  # a placeholder, so *{lit(x)}* still becomes bold
+            people.append(escape_md(chunk))
+        else:
+            own.append(chunk)
+    out = _BOLD.sub(r"**\1**", "".join(own))
+    return re.sub("\ue002(\\d+)\ue003", lambda m: people[int(m.group(1))], out)
 
 
 def utf16_size(obj: Any) -> int:

@@ -8,9 +8,9 @@ The clock is injected (a monotonic `() -> float`), which makes the windows testa
 
 from __future__ import annotations
 
+import bisect
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 
 CONVERSATION_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
@@ -18,26 +18,46 @@ TENANT_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 50),)
 
 
 class SlidingWindows:
-    """Reservation log for one key: the times of granted sends within the longest window."""
+    """Granted send times for one key (sorted; may include slots booked slightly in the future)."""
 
     def __init__(self, windows: tuple[tuple[float, int], ...]) -> None:
         self.windows = windows
         self.horizon = max(w for w, _ in windows)
-        self.granted: deque[float] = deque()
+        self.granted: list[float] = []
         self.blocked_until = 0.0
 
-    def earliest(self, now: float) -> float:
-        while self.granted and self.granted[0] <= now - self.horizon:
-            self.granted.popleft()
-        t = max(now, self.blocked_until, self.granted[-1] if self.granted else now)
+    def prune(self, now: float) -> None:
+        cut = bisect.bisect_right(self.granted, now - self.horizon)
+        if cut:
+            del self.granted[:cut]
+
+    def fits(self, t: float) -> bool:
+        """Would one more send at `t` keep every window of every length at or under its limit?"""
+        ev = self.granted
         for window, limit in self.windows:
-            if len(self.granted) >= limit:
-                # The send `limit` places back must have left the window before another one fits in.
-                t = max(t, self.granted[-limit] + window)
-        return t
+            lo, hi = bisect.bisect_right(ev, t - window), bisect.bisect_left(ev, t + window)
+            if hi - lo < limit:
+                continue  # not even the widest span around t holds `limit` sends
+            # Windows [s, s + window) that contain t start just after t - window or at a send in (t - window, t].
+            mid = bisect.bisect_right(ev, t)
+            if mid - lo >= limit:
+                return False
+            for i in range(lo, mid):
+                if bisect.bisect_left(ev, ev[i] + window) - i >= limit:
+                    return False
+        return True
+
+    def next_candidate(self, t: float) -> float:
+        """The next moment after `t` when some send leaves some window."""
+        best = float("inf")
+        for window, _ in self.windows:
+            i = bisect.bisect_right(self.granted, t - window)
+            if i < len(self.granted):
+                best = min(best, self.granted[i] + window)
+        return best
 
     def take(self, at: float) -> None:
-        self.granted.append(at)
+        bisect.insort(self.granted, at)
 
 
 class SendBudget:
@@ -69,13 +89,11 @@ class SendBudget:
         """Book the next send to `conversation`; returns how many seconds to wait before sending it."""
         now = self.clock()
         conv, ten = self._conv(conversation), self._tenant(tenant)
-        at = max(conv.earliest(now), ten.earliest(now))
-        # The tenant slot may push past a conversation window edge and vice versa; settle on a slot both accept.
-        for _ in range(8):
-            nxt = max(conv.earliest(at), ten.earliest(at))
-            if nxt <= at:
-                break
-            at = nxt
+        conv.prune(now)
+        ten.prune(now)
+        at = max(now, conv.blocked_until)
+        while not (conv.fits(at) and ten.fits(at)):
+            at = max(at, min(conv.next_candidate(at), ten.next_candidate(at)))
         conv.take(at)
         ten.take(at)
         return at - now

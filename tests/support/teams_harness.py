@@ -107,7 +107,13 @@ class TeamsHarness:
             "recipient": dict(BOT),
             "channelData": channel_data,
             "entities": [
-                {"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web", "timezone": "Europe/Berlin"}
+                {
+                    "type": "clientInfo",
+                    "locale": "en-US",
+                    "country": "US",
+                    "platform": "Web",
+                    "timezone": "Europe/Berlin",
+                }
             ],
             "locale": "en-US",
         }
@@ -148,7 +154,9 @@ class TeamsHarness:
             act["conversation"]["id"] = f"{CHANNEL_ID};messageid={act['id']}"
         return await self.send(act)
 
-    async def install(self, *, user: str = "aad-1", where: WhereKind = "personal", via: str = "conversationUpdate") -> Answer:
+    async def install(
+        self, *, user: str = "aad-1", where: WhereKind = "personal", via: str = "conversationUpdate"
+    ) -> Answer:
         """The bot is added to a personal scope, team or group chat (by `user`)."""
         if via == "installationUpdate":
             return await self.send(self.activity("installationUpdate", user=user, where=where, action="add"))
@@ -160,7 +168,9 @@ class TeamsHarness:
     async def uninstall(self, *, user: str = "aad-1", where: WhereKind = "personal") -> Answer:
         return await self.send(self.activity("installationUpdate", user=user, where=where, action="remove"))
 
-    async def invoke(self, name: str, value: Any, *, user: str = "aad-1", where: WhereKind = "personal", **fields: Any) -> Answer:
+    async def invoke(
+        self, name: str, value: Any, *, user: str = "aad-1", where: WhereKind = "personal", **fields: Any
+    ) -> Answer:
         return await self.send(self.activity("invoke", user=user, where=where, name=name, value=value, **fields))
 
     async def submit_card(
@@ -180,7 +190,13 @@ class TeamsHarness:
         return await self.send(act)
 
     async def click(
-        self, label: str, *, user: str = "aad-1", where: WhereKind = "personal", via: Via = "submit", on: Posted | None = None
+        self,
+        label: str,
+        *,
+        user: str = "aad-1",
+        where: WhereKind = "personal",
+        via: Via = "submit",
+        on: Posted | None = None,
     ) -> Answer:
         """Press the button titled like `label` on the last card Uptake posted to that conversation."""
         card = on or self.last_reply(user=user, where=where)
@@ -216,7 +232,11 @@ class TeamsHarness:
         value = {
             "commandId": command_id,
             "commandContext": "message",
-            "messagePayload": {"id": "m1", "body": {"contentType": "html", "content": f"<p>{message}</p>"}, "linkToMessage": link},
+            "messagePayload": {
+                "id": "m1",
+                "body": {"contentType": "html", "content": f"<p>{message}</p>"},
+                "linkToMessage": link,
+            },
         }
         return await self.invoke("composeExtension/fetchTask", value, user=user, where="channel")
 

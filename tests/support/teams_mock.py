@@ -299,7 +299,11 @@ class OpenIdServer:
             def do_GET(self) -> None:
                 if self.path.endswith("/openidconfiguration"):
                     server.metadata_requests += 1
-                    body = {"issuer": ISSUER, "jwks_uri": f"{server.url}/v1/keys", "id_token_signing_alg_values_supported": ["RS256"]}
+                    body = {
+                        "issuer": ISSUER,
+                        "jwks_uri": f"{server.url}/v1/keys",
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                    }
                 elif self.path.endswith("/keys"):
                     body = server.jwks()
                 else:

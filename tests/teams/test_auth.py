@@ -4,7 +4,6 @@ only loopback service URLs are accepted. Rejections are 401 and leave no trace: 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import jwt
 import pytest
@@ -122,5 +121,3 @@ def test_credentials_missing_a_password_keep_teams_off() -> None:
 
     emulator, status = _mode(Settings(host="0.0.0.0", microsoft_app_id="app", microsoft_app_tenant_id="t"))
     assert emulator is None and "MicrosoftAppPassword" in status
-
-

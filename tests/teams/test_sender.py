@@ -11,7 +11,7 @@ from bot.delivery import drain
 from bot.model import Identity, Message, Section
 from bot.runtime import SendError
 from bot.tables import OutboxMessage, PlatformIdentity
-from tests.support.teams_harness import CHANNEL_ID, TENANT, TEAM_ID, TeamsHarness
+from tests.support.teams_harness import CHANNEL_ID, TEAM_ID, TENANT, TeamsHarness
 
 NOTE = Message("Your report was triaged", (Section(heading="Update", text="Your report is *in progress*."),))
 
@@ -89,7 +89,17 @@ async def test_429_is_retried_after_retry_after(teams: TeamsHarness) -> None:
 
 @pytest.mark.parametrize(
     ("status", "transient"),
-    [(412, True), (429, True), (500, True), (502, True), (503, True), (504, True), (400, False), (404, False), (403, False)],
+    [
+        (412, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (400, False),
+        (404, False),
+        (403, False),
+    ],
 )
 async def test_errors_are_classified(teams: TeamsHarness, status: int, transient: bool) -> None:
     await teams.install(user="aad-1")
