@@ -3,6 +3,7 @@
 Each target runs in its own process on 127.0.0.1 and replies through one local mock Bot Connector process:
 - uptake:   the real server (bot.web, emulator mode, SQLite in a temp dir), answering `help` with its card;
 - baseline: botbuilder 4.17's CloudAdapter + ActivityHandler echo, out of the box (per-turn ConnectorClient);
+- pooled:   the same echo bot on Uptake's adapter plumbing (teams_auth.py pool), no database: the SDK cost alone;
 - floor:    a raw aiohttp handler that posts a card of the same size with one shared ClientSession.
 Then Uptake again with credentials (signed JWTs, app tokens from the mock's token endpoint) to count token fetches.
 
@@ -128,6 +129,38 @@ async def role_baseline(port: int) -> None:
     await _run(app, port)
 
 
+async def role_pooled(port: int) -> None:
+    """The same echo bot on Uptake's adapter plumbing (process-lifetime connector pool), without the database."""
+    from aiohttp import web
+    from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
+    from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+
+    from bot.adapters.teams_auth import CachedBotFrameworkAuthentication, ConnectorPool
+
+    class Config:
+        APP_ID = ""
+        APP_PASSWORD = ""
+        APP_TYPE = "MultiTenant"
+        APP_TENANTID = ""
+
+    pool = ConnectorPool(app_id=None, password=None, token_url=None)
+    auth = CachedBotFrameworkAuthentication(ConfigurationBotFrameworkAuthentication(Config()), pool, emulator=True)
+    adapter = CloudAdapter(auth)
+
+    class Echo(ActivityHandler):
+        async def on_message_activity(self, turn_context: TurnContext) -> None:
+            await turn_context.send_activity(MessageFactory.text(f"Echo: {turn_context.activity.text}"))
+
+    bot = Echo()
+
+    async def messages(request: web.Request) -> web.Response:
+        return await adapter.process(request, bot)
+
+    app = web.Application()
+    app.router.add_post("/api/messages", messages)
+    await _run(app, port)
+
+
 async def role_floor(port: int) -> None:
     import aiohttp
     from aiohttp import web
@@ -162,7 +195,14 @@ async def role_floor(port: int) -> None:
     await _run(app, port)
 
 
-ROLES = {"mock": role_mock, "uptake": role_uptake, "baseline": role_baseline, "floor": role_floor}
+ROLES = {
+    "mock": role_mock,
+    "uptake": role_uptake,
+    "baseline": role_baseline,
+    "pooled": role_pooled,
+    "floor": role_floor,
+}
+TARGETS = ("uptake", "baseline", "pooled", "floor")
 
 
 # ---------------------------------------------------------------- the load generator
@@ -207,7 +247,9 @@ def activity(service_url: str, user: int) -> dict[str, Any]:
     }
 
 
-async def load(url: str, service_url: str, requests: int, concurrency: int, token: str | None = None) -> dict[str, float]:
+async def load(
+    url: str, service_url: str, requests: int, concurrency: int, token: str | None = None
+) -> dict[str, float]:
     import aiohttp
 
     latencies: list[float] = []
@@ -251,26 +293,26 @@ async def bench(levels: list[int], requests: int, warmup: int) -> list[dict[str,
     mock_port = free_port()
     procs = [start("mock", mock_port)]
     tmp = tempfile.mkdtemp(prefix="uptake-bench-")
-    ports = {name: free_port() for name in ("uptake", "baseline", "floor", "secure")}
+    ports = {name: free_port() for name in (*TARGETS, "secure")}
     base_env = {"UPTAKE_HOST": "127.0.0.1", "UPTAKE_LOG_LEVEL": "WARNING"}
     try:
         await wait_ready(mock_port)
         mock_url = f"http://127.0.0.1:{mock_port}"
         service_url = mock_url + "/"
         procs.append(start("uptake", ports["uptake"], {**base_env, "UPTAKE_DATA_DIR": f"{tmp}/emu"}))
-        procs.append(start("baseline", ports["baseline"]))
-        procs.append(start("floor", ports["floor"]))
-        for name in ("uptake", "baseline", "floor"):
+        procs.extend(start(name, ports[name]) for name in TARGETS[1:])
+        for name in TARGETS:
             await wait_ready(ports[name])
         results: list[dict[str, Any]] = []
         for c in levels:
             row: dict[str, Any] = {"concurrency": c, "requests": requests}
-            for name in ("uptake", "baseline", "floor"):
+            for name in TARGETS:
                 url = f"http://127.0.0.1:{ports[name]}/api/messages"
                 await load(url, service_url, warmup, min(c, 10))
                 row[name] = await load(url, service_url, requests, c)
             row["ratio_rps"] = round(row["uptake"]["rps"] / row["baseline"]["rps"], 2)
             row["ratio_floor"] = round(row["uptake"]["rps"] / row["floor"]["rps"], 2)
+            row["ratio_pooled_echo"] = round(row["pooled"]["rps"] / row["baseline"]["rps"], 2)
             results.append(row)
         results.append(await bench_credentials(ports["secure"], mock_url, tmp, base_env, requests, warmup, procs))
         return results
@@ -327,22 +369,24 @@ async def bench_credentials(
 
 
 def table(results: list[dict[str, Any]]) -> str:
+    def cell(m: dict[str, Any]) -> str:
+        return f"{m['p50_ms']:>7}/{m['p99_ms']:<7} {m['rps']:>6}"
+
     out = [
-        f"{'c':>3} | {'uptake p50/p99 ms':>18} {'rps':>7} | {'botbuilder echo':>18} {'rps':>7} | "
-        f"{'raw floor':>14} {'rps':>7} | {'×echo':>6} {'×floor':>6}"
+        f"{'c':>3} | {'uptake p50/p99 rps':>21} | {'botbuilder echo':>21} | {'pooled echo':>21} | "
+        f"{'raw floor':>21} | ×echo ×floor pooled×echo"
     ]
     for r in results:
         if "credentials" in r:
             c = r["credentials"]
             out.append(
-                f"with credentials, c=50: p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['rps']} rps; "
-                f"token requests: {c['token_requests']} for {c['requests']} replies (token lifetime {c['token_lifetime_s']} s)"
+                f"with credentials, c=50: p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, {c['rps']} rps; token requests: "
+                f"{c['token_requests']} for {c['requests']} replies (token lifetime {c['token_lifetime_s']} s)"
             )
             continue
-        u, b, f = r["uptake"], r["baseline"], r["floor"]
+        cells = " | ".join(cell(r[name]) for name in TARGETS)
         out.append(
-            f"{r['concurrency']:>3} | {u['p50_ms']:>8}/{u['p99_ms']:<9} {u['rps']:>7} | {b['p50_ms']:>8}/{b['p99_ms']:<9} "
-            f"{b['rps']:>7} | {f['p50_ms']:>6}/{f['p99_ms']:<7} {f['rps']:>7} | {r['ratio_rps']:>6} {r['ratio_floor']:>6}"
+            f"{r['concurrency']:>3} | {cells} | {r['ratio_rps']:>5} {r['ratio_floor']:>6} {r['ratio_pooled_echo']:>6}"
         )
     return "\n".join(out)
 
@@ -355,10 +399,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="measured requests per target and level")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--database-url", help="run Uptake on this database (default: SQLite in a temp dir)")
     args = parser.parse_args()
     if args.role:
         asyncio.run(ROLES[args.role](args.port))
         return
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
     results = asyncio.run(bench(args.concurrency or [1, 10, 50], args.requests, args.warmup))
     if args.json:
         for r in results:
