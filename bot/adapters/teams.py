@@ -87,6 +87,9 @@ class TeamsEndpoint:
         self.rt = rt
         self.emulator = emulator
         config = BotConfig(rt.settings, emulator=emulator)
+        single = (rt.settings.microsoft_app_type or "SingleTenant").lower() == "singletenant"
+        # A single-tenant bot serves its own tenant only: a correctly signed activity from another is refused (R45).
+        self.tenant = rt.settings.microsoft_app_tenant_id if single and not emulator else None
         self.pool = ConnectorPool(
             app_id=config.APP_ID, password=config.APP_PASSWORD, token_url=None if emulator else config.token_url
         )
@@ -120,12 +123,20 @@ class TeamsEndpoint:
             # PermissionError, PyJWT errors, unknown signing key, unreachable metadata: all mean "not proven".
             log.info("teams: rejected an unauthenticated activity (%s)", type(e).__name__)
             return web.Response(status=401)
+        if self.tenant and _activity_tenant(activity) not in (None, self.tenant):
+            log.warning("teams: refused an activity from another tenant")
+            return web.Response(status=403)
         invoke = await self.adapter.process_activity(authenticated, activity, self.bot.on_turn)
         if invoke is not None:
             if invoke.body is None:
                 return web.Response(status=int(invoke.status))
             return web.json_response(invoke.body, status=int(invoke.status))
         return web.Response(status=200)
+
+
+def _activity_tenant(activity: Activity) -> str | None:
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    return (data.get("tenant") or {}).get("id") or getattr(activity.conversation, "tenant_id", None)
 
 
 def _mode(settings: Settings) -> tuple[bool | None, str]:

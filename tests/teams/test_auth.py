@@ -121,3 +121,10 @@ def test_credentials_missing_a_password_keep_teams_off() -> None:
 
     emulator, status = _mode(Settings(host="0.0.0.0", microsoft_app_id="app", microsoft_app_tenant_id="t"))
     assert emulator is None and "MicrosoftAppPassword" in status
+
+
+async def test_a_signed_activity_from_another_tenant_is_refused(teams_secure: TeamsHarness) -> None:
+    activity = teams_secure.activity("message", text="help")
+    activity["channelData"]["tenant"]["id"] = "other-tenant"
+    assert (await teams_secure.send(activity)).status == 403
+    await _nothing_processed(teams_secure)
