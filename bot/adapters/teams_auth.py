@@ -35,6 +35,7 @@ from botframework.connector.auth import (
 from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http import AsyncClientResponse, ClientRequest
+from multidict import CIMultiDict
 
 log = logging.getLogger("uptake.teams")
 
@@ -112,6 +113,7 @@ class BearerTokenPolicy(AsyncHTTPPolicy):  # type: ignore[misc]
 
     async def send(self, request: Request, **kwargs: Any) -> Response:
         request.http_request.headers["Authorization"] = f"Bearer {await self.token.get()}"
+        assert self.next is not None  # msrest links the policies when it builds the pipeline
         return await self.next.send(request, **kwargs)
 
 
@@ -120,8 +122,8 @@ class _Body(AsyncClientResponse):  # type: ignore[misc]
 
     def __init__(self, request: ClientRequest, resp: aiohttp.ClientResponse, body: bytes) -> None:
         super().__init__(request, resp)
-        self.status_code = resp.status
-        self.headers = dict(resp.headers)
+        self.status_code: int = resp.status
+        self.headers = CIMultiDict(resp.headers)
         self.reason = resp.reason
         self._body = body
 

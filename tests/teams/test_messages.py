@@ -133,3 +133,9 @@ async def test_bad_requests_are_refused_without_a_500(teams: TeamsHarness) -> No
         assert resp.status == 415
     async with teams.session.post(f"{teams.base_url}/api/messages", json={"hello": 1}) as resp:
         assert resp.status == 400
+
+
+async def test_health_lists_teams_as_a_sending_platform(teams: TeamsHarness) -> None:
+    async with teams.session.get(f"{teams.base_url}/healthz") as resp:
+        body = await resp.json()
+    assert resp.status == 200 and "teams" in body["platforms"]
