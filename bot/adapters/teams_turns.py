@@ -252,12 +252,13 @@ class UptakeTeamsBot:
 
     async def bot_removed(self, ctx: TurnContext) -> None:
         a = ctx.activity
+        root = a.conversation.id.split(";messageid=", 1)[0]
         async with self.rt.db.session() as session:
-            await store.deactivate(session, a.conversation.id)
+            await store.deactivate(session, root)
             if _kind(a) == "personal":
                 await store.mark_unreachable(session, _tenant(a), identity_of(a).user_id)
             await session.commit()
-        self._known_refs = {k for k in self._known_refs if k[0] != a.conversation.id}
+        self._known_refs = {k for k in self._known_refs if k[0] != root}
         log.info("teams: removed from a %s conversation", _kind(a))
 
     async def read_roster(self, ctx: TurnContext) -> None:
@@ -309,25 +310,28 @@ class UptakeTeamsBot:
 
     async def remember(self, a: Activity, *, force: bool = False) -> None:
         """Store the conversation reference of an authenticated activity (once per process per conversation)."""
-        key = (a.conversation.id, a.service_url)
+        conversation_id = a.conversation.id.split(";messageid=", 1)[0]
+        key = (conversation_id, a.service_url)
         if key in self._known_refs and not force:
             return
         kind = _kind(a)
-        conversation_id = a.conversation.id.split(";messageid=", 1)[0]
         ref = _reference(a)
         ref["conversation"]["id"] = conversation_id
         async with self.rt.db.session() as session:
-            await store.save_reference(
-                session,
-                reference=ref,
-                tenant_id=_tenant(a),
-                kind=kind,
-                service_url=a.service_url,
-                user_aad_id=identity_of(a).user_id if kind == "personal" else None,
-                team_id=_team_id(a),
-                now=self.rt.clock.now(),
-            )
-            await session.commit()
+            try:
+                await store.save_reference(
+                    session,
+                    reference=ref,
+                    tenant_id=_tenant(a),
+                    kind=kind,
+                    service_url=a.service_url,
+                    user_aad_id=identity_of(a).user_id if kind == "personal" else None,
+                    team_id=_team_id(a),
+                    now=self.rt.clock.now(),
+                )
+                await session.commit()
+            except IntegrityError:
+                return  # a concurrent first activity from this conversation stored it; a later one refreshes it
         self._known_refs.add(key)
 
     async def say(self, ctx: TurnContext, reply: Reply) -> None:
