@@ -43,6 +43,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 _ESCAPE = re.compile(r"([\\`*_\[\]()#~|<>!{}])")
 _LIST_START = re.compile(r"^(\s*)([-+]|\d+\.)(\s)", re.MULTILINE)
+_SINGLE_NEWLINE = re.compile(r"(?<!\n)\n(?!\n)")
 _BOLD = re.compile(r"(?<![\w*\\])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 
 
@@ -63,7 +64,12 @@ def md(text: str) -> str:
         else:
             own.append(chunk)
     out = _BOLD.sub(r"**\1**", "".join(own))
-    return re.sub("\ue002(\\d+)\ue003", lambda m: people[int(m.group(1))], out)
+    return breaks(re.sub("\ue002(\\d+)\ue003", lambda m: people[int(m.group(1))], out))
+
+
+def breaks(text: str) -> str:
+    """Card Markdown joins single newlines into one line (seen in Teams' renderer): make each one a break."""
+    return _SINGLE_NEWLINE.sub("\n\n", text)
 
 
 def utf16_size(obj: Any) -> int:
@@ -170,7 +176,7 @@ def block_groups(block: Block) -> list[list[dict[str, Any]]]:
             groups.append([_text(md(block.heading), weight="Bolder", size="Medium")])
         groups.extend([_text(part)] for part in _chunks(md(block.text)) if block.text)
         if block.user_text:
-            groups.extend([_text(escape_md(part))] for part in _chunks(block.user_text))
+            groups.extend([_text(breaks(escape_md(part)))] for part in _chunks(block.user_text))
         facts = [{"title": md(f.label)[:200], "value": md(f.value)[:TEXT_CHUNK]} for f in block.facts]
         for start in range(0, len(facts), FACTS_PER_SET):  # long lists may split between fact sets
             groups.append([{"type": "FactSet", "facts": facts[start : start + FACTS_PER_SET]}])
