@@ -24,7 +24,12 @@ from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
 
-from bot.adapters.teams_auth import BOT_FRAMEWORK_SCOPE, CachedBotFrameworkAuthentication, ConnectorPool
+from bot.adapters.teams_auth import (
+    BOT_FRAMEWORK_SCOPE,
+    CachedBotFrameworkAuthentication,
+    ConnectorPool,
+    use_off_loop_metadata,
+)
 from bot.adapters.teams_sender import TeamsSender
 from bot.adapters.teams_turns import UptakeTeamsBot
 from bot.config import ROOT, Settings
@@ -92,6 +97,9 @@ class TeamsEndpoint:
         self.tenant = rt.settings.microsoft_app_tenant_id if single and not emulator else None
         self.pool = ConnectorPool(
             app_id=config.APP_ID, password=config.APP_PASSWORD, token_url=None if emulator else config.token_url
+        )
+        use_off_loop_metadata(
+            config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, config.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
         )
         self.auth = CachedBotFrameworkAuthentication(
             ConfigurationBotFrameworkAuthentication(config), self.pool, emulator=emulator

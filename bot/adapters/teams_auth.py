@@ -18,9 +18,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
+import requests
 from botbuilder.schema import Activity
 from botframework.connector import BotFrameworkConnectorConfiguration
 from botframework.connector.aio import ConnectorClient
@@ -32,6 +34,7 @@ from botframework.connector.auth import (
     MicrosoftAppCredentials,
     UserTokenClient,
 )
+from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor, _OpenIdMetadata
 from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http import AsyncClientResponse, ClientRequest
@@ -42,6 +45,44 @@ log = logging.getLogger("uptake.teams")
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com"
 USER_AGENT = "Uptake (botbuilder CloudAdapter; shared connector pool)"
 REFRESH_MARGIN = 300.0  # renew five minutes before expiry, like MSAL
+
+
+class OffLoopOpenIdMetadata(_OpenIdMetadata):  # type: ignore[misc]
+    """Bot Framework signing keys, fetched in a worker thread and once for all concurrent requests.
+
+    botbuilder's own `_OpenIdMetadata._refresh` calls blocking `requests.get` on the event loop (at start, daily,
+    and on an unknown key at most hourly). Registered for our metadata URL in botbuilder's metadata cache, this keeps
+    its validation logic and caching rules and only moves the fetch off the loop.
+    """
+
+    last_updated: datetime
+    keys: list[Any]
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        before = self.last_updated
+        async with self._lock:
+            if self.last_updated != before:
+                return  # another request refreshed while we waited
+            keys = await asyncio.to_thread(self._fetch)
+            self.keys, self.last_updated = keys, datetime.now()
+
+    def _fetch(self) -> list[Any]:
+        response = requests.get(self.url, timeout=10)
+        response.raise_for_status()
+        jwks = requests.get(response.json()["jwks_uri"], timeout=10)
+        jwks.raise_for_status()
+        return list(jwks.json()["keys"])
+
+
+def use_off_loop_metadata(*urls: str) -> None:
+    """Make botbuilder's JWT validation fetch signing keys from `urls` through OffLoopOpenIdMetadata."""
+    for url in urls:
+        if not isinstance(JwtTokenExtractor.metadataCache.get(url), OffLoopOpenIdMetadata):
+            JwtTokenExtractor.metadataCache[url] = OffLoopOpenIdMetadata(url)
 
 
 class TokenError(Exception):

@@ -84,6 +84,13 @@ async def test_unknown_keys_do_not_make_us_fetch_keys_per_request(teams_secure: 
     assert openid.metadata_requests - before <= 1  # at most one refresh an hour on an unknown kid (R5)
 
 
+async def test_signing_keys_are_fetched_once_for_a_burst_of_first_requests(teams_secure: TeamsHarness) -> None:
+    assert teams_secure.openid is not None
+    answers = await asyncio.gather(*(teams_secure.says("help", user=f"aad-{i}") for i in range(10)))
+    assert {a.status for a in answers} == {200}
+    assert teams_secure.openid.metadata_requests == 1  # fetched in a thread, once, not per request on the loop
+
+
 async def test_one_app_token_serves_many_concurrent_replies(teams_secure: TeamsHarness) -> None:
     answers = await asyncio.gather(*(teams_secure.says("help", user=f"aad-{i}") for i in range(25)))
     assert {a.status for a in answers} == {200}
