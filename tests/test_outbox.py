@@ -17,10 +17,20 @@ async def test_enqueue_is_idempotent_and_delivery_reaches_the_console_inbox(chat
     async with runtime.db.session() as s:
         rollout = await runtime.default_rollout(s)
         first = await enqueue(
-            s, key="k1", message=Message("Your report #1 was resolved"), rollout_id=rollout.id, person_id=eve.person_id
+            s,
+            key="k1",
+            message=Message("Your report #1 was resolved"),
+            rollout_id=rollout.id,
+            person_id=eve.person_id,
+            not_before=runtime.clock.now(),
         )
         again = await enqueue(
-            s, key="k1", message=Message("Your report #1 was resolved"), rollout_id=rollout.id, person_id=eve.person_id
+            s,
+            key="k1",
+            message=Message("Your report #1 was resolved"),
+            rollout_id=rollout.id,
+            person_id=eve.person_id,
+            not_before=runtime.clock.now(),
         )
         await s.commit()
     assert first is not None and again is None
@@ -43,7 +53,13 @@ async def test_muted_kind_is_cancelled_unless_mandatory(chat: Chat, runtime: Run
         person.notify_prefs = {"muted": ["tips"]}
         rollout = await runtime.default_rollout(s)
         await enqueue(
-            s, key="t1", message=Message("a tip"), rollout_id=rollout.id, person_id=eve.person_id, kind="tips"
+            s,
+            key="t1",
+            message=Message("a tip"),
+            rollout_id=rollout.id,
+            person_id=eve.person_id,
+            kind="tips",
+            not_before=runtime.clock.now(),
         )
         await enqueue(
             s,
@@ -52,6 +68,7 @@ async def test_muted_kind_is_cancelled_unless_mandatory(chat: Chat, runtime: Run
             rollout_id=rollout.id,
             person_id=eve.person_id,
             kind="tips",
+            not_before=runtime.clock.now(),
             mandatory=True,
         )
         await s.commit()
