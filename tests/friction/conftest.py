@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.adapters.console import ConsoleSender
 from bot.model import Reply, Role
 from bot.runtime import Runtime
 from handlers.friction.tables import FrictionReport
@@ -32,7 +34,9 @@ async def set_channels(rt: Runtime, channels: dict, **config: object) -> None:
 
 
 @pytest.fixture
-async def cast(chat: Chat) -> Cast:
+async def cast(chat: Chat, tmp_path: Path) -> Cast:
+    # Each test gets its own console inbox, so a delivered message can only come from this test.
+    chat.rt.senders["console"] = ConsoleSender(tmp_path)
     await set_channels(
         chat.rt,
         {"slack": {"triage": ["CTRIAGE"]}, "console": {"triage": ["triage"]}},

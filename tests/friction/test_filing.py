@@ -29,14 +29,22 @@ async def test_form_confirmation_tells_number_who_and_when(chat: Chat, cast: Cas
     assert "Ana" in text and "change team" in text
     assert "Wed 25 Nov" in text  # two business days
     report = await load(chat.rt, number)
-    assert (report.status, report.category, report.reporter_id, report.anonymous) == ("new", "trust", cast.eve.person_id, False)
+    assert (report.status, report.category, report.reporter_id, report.anonymous) == (
+        "new",
+        "trust",
+        cast.eve.person_id,
+        False,
+    )
     assert report.workflow_step == "Route the claim"
 
 
 async def test_new_report_is_posted_to_every_triage_channel_with_buttons(chat: Chat, cast: Cast) -> None:
     number = await file_by_form(cast.eve)
     rows = await chat.outbox(kind="friction_triage")
-    assert {(r.platform, r.workspace, r.channel_id) for r in rows} == {("slack", "T1", "CTRIAGE"), ("console", "local", "triage")}
+    assert {(r.platform, r.workspace, r.channel_id) for r in rows} == {
+        ("slack", "T1", "CTRIAGE"),
+        ("console", "local", "triage"),
+    }
     payload = str(rows[0].payload)
     for label in ("Take it", "Assign…", "Set status…", "Mark duplicate…", "Reply to reporter"):
         assert label in payload
@@ -76,7 +84,9 @@ async def test_one_step_draft_can_open_the_full_form(chat: Chat, cast: Cast) -> 
     reply = await cast.eve.clicks("Open the full form")
     assert reply.form is not None
     assert {f.name: f.initial for f in reply.form.fields}["what"] == "login fails every morning"
-    report = await load(chat.rt, number_in(await cast.eve.submits({**FORM_VALUES, "what": "login fails every morning"})))
+    report = await load(
+        chat.rt, number_in(await cast.eve.submits({**FORM_VALUES, "what": "login fails every morning"}))
+    )
     assert report.text == "login fails every morning"
 
 
