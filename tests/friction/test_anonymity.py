@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import logging
+import re
 
 import pytest
 from sqlalchemy import func, select

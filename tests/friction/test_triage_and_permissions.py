@@ -45,7 +45,7 @@ async def test_triage_filters_and_sorts_by_impact_votes_age(chat: Chat, cast: Ca
 
 
 async def test_champions_see_their_team_and_employees_may_not_triage(chat: Chat, cast: Cast) -> None:
-    slow, login, rules = await _three_reports(chat, cast)
+    slow, login, _rules = await _three_reports(chat, cast)
     text = (await cast.cleo.command("triage")).text
     assert "team Claims Intake" in text and f"#{slow}" in text and f"#{login}" not in text
     assert "Claims screen" in (await cast.cleo.command("report", f"#{slow}")).text  # same team
