@@ -229,7 +229,7 @@ async def draft_message(
     ]
     if similar:
         blocks.append(await duplicates_section(ctx, token, similar))
-    return Message(text=f"I'd file this as {label}: {lit(excerpt(values['what'], 80))}", blocks=tuple(blocks))
+    return Message(text=f"I'd file this as *{label}*. Is that right?", blocks=tuple(blocks))
 
 
 async def draft_file(request: Request, ctx: Ctx) -> Reply:
