@@ -6,6 +6,7 @@ switch point: when the FAQ matcher (handlers/faq/matcher.py) is on main, it can 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -66,8 +67,9 @@ def _normalise(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
+@functools.lru_cache(maxsize=20_000)
 def features(text: str) -> Counter[str]:
-    """Word unigrams and bigrams (stop words dropped) plus character 3–5-grams inside words."""
+    """Word unigrams and bigrams (stop words dropped) plus character 3–5-grams inside words (cached per text)."""
     words = [w for w in _WORD.findall(_normalise(text)) if w not in STOP]
     feats: Counter[str] = Counter(f"w:{w}" for w in words)
     feats.update(f"b:{a}_{b}" for a, b in itertools.pairwise(words))
@@ -79,29 +81,31 @@ def features(text: str) -> Counter[str]:
 
 
 def similarities(query: str, docs: list[str]) -> list[float]:
-    """Cosine similarity (0..1) of `query` to each document, with idf fitted on the documents and the query."""
+    """Cosine similarity (0..1) of `query` to each document, with idf fitted on the documents and the query.
+
+    Sparse (dicts): only the query's terms contribute to a dot product, so cost grows with the documents'
+    total length, not with the vocabulary.
+    """
     if not docs:
         return []
     bags = [features(d) for d in docs]
     qbag = features(query)
-    vocab: dict[str, int] = {}
-    for bag in (*bags, qbag):
-        for term in bag:
-            vocab.setdefault(term, len(vocab))
+    df: Counter[str] = Counter()
+    for bag in bags:
+        df.update(bag.keys())
+    df.update(qbag.keys())
     n_docs = len(bags) + 1
-    df = np.zeros(len(vocab))
-    for bag in (*bags, qbag):
-        df[[vocab[t] for t in bag]] += 1
-    idf = np.log((1 + n_docs) / (1 + df)) + 1.0
+    log_n = math.log(1 + n_docs)
 
-    def vector(bag: Counter[str]) -> np.ndarray:
-        v = np.zeros(len(vocab))
-        for term, count in bag.items():
-            v[vocab[term]] = 1.0 + math.log(count)
-        v *= idf
-        norm = np.linalg.norm(v)
-        return v / norm if norm else v
+    def idf(term: str) -> float:
+        return log_n - math.log(1 + df[term]) + 1.0
 
-    q = vector(qbag)
-    matrix = np.stack([vector(b) for b in bags])
-    return [float(x) for x in matrix @ q]
+    qvec = {t: (1.0 + math.log(c)) * idf(t) for t, c in qbag.items()}
+    qnorm = math.sqrt(sum(v * v for v in qvec.values())) or 1.0
+    out: list[float] = []
+    for bag in bags:
+        weights = np.fromiter(((1.0 + math.log(c)) * idf(t) for t, c in bag.items()), float, len(bag))
+        norm = float(np.sqrt(weights @ weights)) or 1.0
+        dot = sum(qv * (1.0 + math.log(bag[t])) * idf(t) for t, qv in qvec.items() if t in bag)
+        out.append(dot / (norm * qnorm))
+    return out
