@@ -11,16 +11,17 @@ import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.context import JobCtx
 from bot.model import Message, Role
 from bot.outbox import enqueue
 from bot.people import people_with_role
 from bot.tables import Rollout
-from handlers.friction.tables import OPEN, STATUS_LABELS, FrictionReport
+from handlers.friction.tables import OPEN, STATUS_LABELS, FrictionDraft, FrictionReport
 
 log = logging.getLogger("uptake.friction")
+DRAFT_TTL = dt.timedelta(days=7)
 
 
 def targets(rollout: Rollout) -> tuple[int, int]:
@@ -93,4 +94,10 @@ async def flag_aging(ctx: JobCtx) -> None:
             ):
                 flagged += 1
         log.info("friction aging report=%s reason=%s", report.id, why)
+    # Drafts nobody confirmed (one-step reports, duplicate suggestions) hold person text: keep them a week at most.
+    await ctx.session.execute(
+        delete(FrictionDraft).where(
+            FrictionDraft.rollout_id == ctx.rollout.id, FrictionDraft.created_at < now - DRAFT_TTL
+        )
+    )
     log.info("friction aging flagged=%s", flagged)

@@ -73,3 +73,23 @@ async def test_targets_are_configurable_per_rollout(chat: Chat, cast: Cast) -> N
     clock.set(MON + dt.timedelta(days=4))
     await run_job(chat.rt)
     assert [r for r in await chat.outbox(kind="friction") if "needs attention" in str(r.payload)] == []
+
+
+async def test_unconfirmed_drafts_are_dropped_after_a_week(chat: Chat, cast: Cast) -> None:
+    from sqlalchemy import func, select
+
+    from handlers.friction.tables import FrictionDraft
+
+    await cast.eve.says("report the export button does nothing")
+    clock = chat.rt.clock
+    assert isinstance(clock, FrozenClock)
+    clock.advance(days=6)
+    await run_job(chat.rt)
+    async with chat.rt.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(FrictionDraft)) == 1
+    clock.advance(days=2)
+    await run_job(chat.rt)
+    async with chat.rt.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(FrictionDraft)) == 0
+    expired = await cast.eve.clicks("File it", on=cast.eve.replies[0])
+    assert "draft has expired" in expired.text
