@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -25,8 +26,7 @@ from bot.adapters import slack_limits as lim
 from bot.adapters.slack_inbound import Turn
 from bot.adapters.slack_render import render_form, render_message
 from bot.adapters.slack_send import SlackClients, retry_handlers
-from bot.codec import dump, load
-from bot.model import Actions, Button, Form, Message, Reply, Style, Where
+from bot.model import Actions, Button, Form, FormField, Message, Option, Reply, Style, Where
 
 log = logging.getLogger("uptake.slack")
 
@@ -41,7 +41,7 @@ class FormStash:
         self.forms: dict[str, tuple[float, Form]] = {}
 
     def put(self, form: Form) -> str:
-        encoded = json.dumps(dump(form), separators=(",", ":"))
+        encoded = json.dumps(dataclasses.asdict(form), separators=(",", ":"), default=str)
         if len(encoded) <= lim.BUTTON_VALUE - 2:
             return "j:" + encoded
         now = time.monotonic()
@@ -53,12 +53,18 @@ class FormStash:
     def take(self, value: str) -> Form | None:
         if value.startswith("j:"):
             try:
-                form = load(json.loads(value[2:]))
+                return _form_from(json.loads(value[2:]))
             except (ValueError, KeyError, TypeError):
                 return None
-            return form if isinstance(form, Form) else None
         hit = self.forms.get(value[2:])
         return hit[1] if hit and hit[0] > time.monotonic() else None
+
+
+def _form_from(data: dict[str, Any]) -> Form:
+    fields = tuple(
+        FormField(**{**f, "options": tuple(Option(**o) for o in f.get("options") or [])}) for f in data["fields"]
+    )
+    return Form(**{**data, "fields": fields, "errors": data.get("errors") or {}})
 
 
 class Responder:
