@@ -232,6 +232,11 @@ class SlackAdapter:
     # ------------------------------------------------------------ HTTP
 
     async def http(self, request: web.Request) -> web.Response:
+        # Bolt answers a non-numeric timestamp with a 500 (int() raises inside the verifier): refuse it as Slack's
+        # verifier would refuse any bad signature (platform-rules R2).
+        stamp = request.headers.get("X-Slack-Request-Timestamp")
+        if request.method == "POST" and stamp is not None and not stamp.isdigit():
+            return web.json_response({"error": "invalid request"}, status=401)
         bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
