@@ -92,7 +92,8 @@ def render_blocks(blocks: tuple[Block, ...] | list[Block]) -> list[dict[str, Any
             out.extend(_section(block))
         elif isinstance(block, Context):
             for piece in lim.split_text(mrkdwn(block.text), lim.CONTEXT_TEXT):
-                out.append(ContextBlock(elements=[MarkdownTextObject(text=piece)]).to_dict())
+                if piece.strip():
+                    out.append(ContextBlock(elements=[MarkdownTextObject(text=piece)]).to_dict())
         elif isinstance(block, Divider):
             out.append(DividerBlock().to_dict())
         elif isinstance(block, Actions):
@@ -106,7 +107,9 @@ def _section(s: Section) -> list[dict[str, Any]]:
         out.append(HeaderBlock(text=plain_text(s.heading, lim.HEADER_TEXT)).to_dict())
     if s.text:
         out.extend(
-            SectionBlock(text=MarkdownTextObject(text=p)).to_dict() for p in lim.split_text(mrkdwn(s.text)) if p
+            SectionBlock(text=MarkdownTextObject(text=p)).to_dict()
+            for p in lim.split_text(mrkdwn(s.text))
+            if p.strip()
         )
     if s.user_text:
         # verbatim: Slack must not auto-link channel names or URLs in what a person wrote.
@@ -114,7 +117,7 @@ def _section(s: Section) -> list[dict[str, Any]]:
         out.extend(
             SectionBlock(text=MarkdownTextObject(text=p, verbatim=True)).to_dict()
             for p in lim.split_text(quoted)
-            if p
+            if p.strip()
         )
     fields = [
         MarkdownTextObject(text=lim.clip(f"*{mrkdwn(f.label)}*\n{mrkdwn(f.value)}", lim.FIELD_TEXT)) for f in s.facts
@@ -130,7 +133,7 @@ def _actions(buttons: tuple[Button, ...], select: Select | None) -> list[dict[st
     seen: dict[str, int] = {}
     for b in buttons:
         elements.append(_button(b, seen))
-    if select is not None:
+    if select is not None and select.options:
         elements.append(_select(select, seen))
     return [
         ActionsBlock(elements=elements[i : i + lim.ACTIONS_ELEMENTS]).to_dict()
@@ -185,8 +188,8 @@ def render_message(msg: Message) -> list[dict[str, Any]]:
     blocks = render_blocks(msg.blocks)
     text = lim.clip(mrkdwn(msg.text), lim.FALLBACK_TEXT) if msg.text else ""
     if not blocks:
-        parts = lim.split_text(mrkdwn(msg.text)) if msg.text else [" "]
-        blocks = [SectionBlock(text=MarkdownTextObject(text=p)).to_dict() for p in parts if p] or []
+        parts = lim.split_text(mrkdwn(msg.text)) if msg.text else []
+        blocks = [SectionBlock(text=MarkdownTextObject(text=p)).to_dict() for p in parts if p.strip()]
         if not blocks:
             return [{"text": text or " "}]
     chunks = lim.split_message(blocks)
@@ -310,7 +313,8 @@ def inline_errors(form: Form) -> dict[str, str]:
 
 
 def render_home(blocks: list[Block]) -> dict[str, Any]:
-    return {"type": "home", "blocks": lim.fit_view(render_blocks(blocks))}
+    rendered = render_blocks(blocks) or [lim.more_block("Nothing here yet.")]
+    return {"type": "home", "blocks": lim.fit_view(rendered)}
 
 
 def element_kind(element_type: str, multiline: bool = False) -> str:
