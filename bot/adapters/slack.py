@@ -143,8 +143,9 @@ class SlackAdapter:
         turn, command, key = inbound.command_turn(body)
         self.spawn(self.answer(client, turn, command if command.word else Command("help"), key))
 
-    async def on_message(self, ack: Any, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient,
-                         context: Any) -> None:
+    async def on_message(
+        self, ack: Any, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: Any
+    ) -> None:
         await ack()
         if event.get("bot_id") or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
             return  # our own and other bots' messages, edits, joins…
@@ -240,6 +241,16 @@ class SlackAdapter:
         bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
+    async def install(self, request: web.Request) -> web.Response:
+        """GET /slack/install: the "Add to Slack" page (sets the OAuth state cookie)."""
+        assert self.app.oauth_flow is not None
+        return await to_aiohttp_response(await self.app.oauth_flow.handle_installation(await to_bolt_request(request)))
+
+    async def oauth_redirect(self, request: web.Request) -> web.Response:
+        """GET /slack/oauth_redirect: state check, oauth.v2.access, installation saved."""
+        assert self.app.oauth_flow is not None
+        return await to_aiohttp_response(await self.app.oauth_flow.handle_callback(await to_bolt_request(request)))
+
 
 def build(rt: Runtime) -> tuple[SlackClients, AsyncApp | None, str]:
     """Clients and the Bolt app for the configured mode, or None and the status line saying why not."""
@@ -302,8 +313,8 @@ async def mount(app: web.Application, rt: Runtime) -> str:
     else:
         app.router.add_post("/slack/events", adapter.http)
         if bolt.oauth_flow is not None:
-            app.router.add_get("/slack/install", adapter.http)
-            app.router.add_get("/slack/oauth_redirect", adapter.http)
+            app.router.add_get("/slack/install", adapter.install)
+            app.router.add_get("/slack/oauth_redirect", adapter.oauth_redirect)
 
     async def finish(_: web.Application) -> None:
         await adapter.idle()
@@ -326,6 +337,11 @@ async def register_sender(rt: Runtime) -> str:
 # ---------------------------------------------------------------- command line
 
 cli = typer.Typer(help="Slack app setup.", no_args_is_help=True)
+
+
+@cli.callback()
+def _group() -> None:
+    """Slack app setup (a group, so `uptake slack manifest` keeps its name)."""
 
 
 def manifest_text(url: str, command: str = "/uptake", path: Path = MANIFEST) -> str:

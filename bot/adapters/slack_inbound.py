@@ -14,6 +14,7 @@ Idempotency keys (the router stores them in processed_events, so a key has one e
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -51,10 +52,8 @@ def slack_to_plain(text: str) -> str:
 
 
 def strip_mention(text: str, bot_user_id: str | None) -> str:
-    if bot_user_id:
-        text = text.replace(f"<@{bot_user_id}>", " ")
-    else:
-        text = re.sub(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>", " ", text)
+    pattern = re.escape(f"<@{bot_user_id}>") if bot_user_id else r"^\s*<@[A-Z0-9]+(\|[^>]*)?>"
+    text = re.sub(pattern, " ", text)
     return " ".join(text.split(" ")).strip()
 
 
@@ -220,8 +219,6 @@ def submission_turn(body: dict[str, Any]) -> tuple[Turn, Submission, str]:
         view_id=view.get("id"),
     )
     digest = json.dumps(values, sort_keys=True, default=str)
-    import hashlib
-
     key = f"slack:view:{view.get('id')}:{hashlib.sha256(digest.encode()).hexdigest()[:32]}"
     return turn, Submission(str(meta.get("f") or view.get("callback_id") or ""), values, str(meta.get("s") or "")), key
 

@@ -3,9 +3,9 @@ Alembic owns them (migration 0002_slack) instead of the stores' `create_tables()
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import Base
 

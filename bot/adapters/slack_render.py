@@ -107,9 +107,7 @@ def _section(s: Section) -> list[dict[str, Any]]:
         out.append(HeaderBlock(text=plain_text(s.heading, lim.HEADER_TEXT)).to_dict())
     if s.text:
         out.extend(
-            SectionBlock(text=MarkdownTextObject(text=p)).to_dict()
-            for p in lim.split_text(mrkdwn(s.text))
-            if p.strip()
+            SectionBlock(text=MarkdownTextObject(text=p)).to_dict() for p in lim.split_text(mrkdwn(s.text)) if p.strip()
         )
     if s.user_text:
         # verbatim: Slack must not auto-link channel names or URLs in what a person wrote.
@@ -284,7 +282,9 @@ def render_form(form: Form, answer_in: dict[str, str]) -> dict[str, Any]:
     names = {f.name for f in form.fields}
     stray = [msg for name, msg in form.errors.items() if name not in names]
     if stray:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=lim.clip(mrkdwn(" ".join(stray)), 3000))]).to_dict())
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=lim.clip(mrkdwn(" ".join(stray)), 3000))]).to_dict()
+        )
     for f in form.fields:
         blocks.append(_input(f).to_dict())
         if f.name in form.errors:

@@ -135,7 +135,8 @@ class Responder:
             f"({code}). Please try again in a moment; if it keeps happening, tell your change lead."
         )
         try:
-            await self.send(client, replace(turn, response_url=None), Message(text=text), private=True,
-                            replace_original=False)
+            await self.send(
+                client, replace(turn, response_url=None), Message(text=text), private=True, replace_original=False
+            )
         except SlackApiError:
             log.warning("slack: could not tell the person about a failed reply either")

@@ -86,9 +86,7 @@ def make_probe() -> Probe:
     @cap.shortcut("friction.report_message", "Report friction")
     async def shortcut(request: Request, ctx: Ctx) -> Reply:
         probe.shortcuts.append((request.source_text, request.source_link))
-        return Reply.open(
-            Form("probe.file", "Report friction", FILE_FORM.fields, state=request.source_link or "")
-        )
+        return Reply.open(Form("probe.file", "Report friction", FILE_FORM.fields, state=request.source_link or ""))
 
     @cap.home(order=1)
     async def home(ctx: Ctx) -> list[Section]:

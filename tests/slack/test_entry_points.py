@@ -38,14 +38,42 @@ async def test_mention_is_stripped_and_answered_ephemerally_in_the_thread(slack:
 
 
 async def test_own_and_other_bots_messages_and_edits_are_ignored(slack: SlackDriver) -> None:
-    await slack.event({"type": "message", "channel_type": "im", "channel": "D1", "user": "UBOT", "bot_id": "BBOT",
-                       "text": "help", "ts": "1.1"})
-    await slack.event({"type": "message", "channel_type": "im", "channel": "D1", "user": "U5", "bot_id": "BOTHER",
-                       "subtype": "bot_message", "text": "help", "ts": "1.2"})
-    await slack.event({"type": "message", "channel_type": "im", "channel": "D1", "subtype": "message_changed",
-                       "message": {"text": "help"}, "ts": "1.3"})
-    await slack.event({"type": "message", "channel_type": "channel", "channel": "C1", "user": "U5",
-                       "text": "help", "ts": "1.4"})
+    await slack.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "channel": "D1",
+            "user": "UBOT",
+            "bot_id": "BBOT",
+            "text": "help",
+            "ts": "1.1",
+        }
+    )
+    await slack.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "channel": "D1",
+            "user": "U5",
+            "bot_id": "BOTHER",
+            "subtype": "bot_message",
+            "text": "help",
+            "ts": "1.2",
+        }
+    )
+    await slack.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "channel": "D1",
+            "subtype": "message_changed",
+            "message": {"text": "help"},
+            "ts": "1.3",
+        }
+    )
+    await slack.event(
+        {"type": "message", "channel_type": "channel", "channel": "C1", "user": "U5", "text": "help", "ts": "1.4"}
+    )
     await slack.idle()
     assert slack.api.calls("chat.postMessage") == []
 

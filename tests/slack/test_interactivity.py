@@ -37,8 +37,13 @@ async def test_slash_command_opens_a_modal_with_the_trigger_id(pslack: SlackDriv
     assert meta["f"] == "probe.file" and meta["s"] == "s-42" and meta["w"] == "channel" and meta["c"] == "C1"
     kinds = {b["block_id"]: b["element"]["type"] for b in view["blocks"] if b["type"] == "input"}
     assert kinds == {
-        "title": "plain_text_input", "body": "plain_text_input", "severity": "static_select",
-        "count": "number_input", "due": "datepicker", "tags": "multi_static_select", "ok": "checkboxes",
+        "title": "plain_text_input",
+        "body": "plain_text_input",
+        "severity": "static_select",
+        "count": "number_input",
+        "due": "datepicker",
+        "tags": "multi_static_select",
+        "ok": "checkboxes",
     }
 
 
@@ -56,12 +61,28 @@ async def test_valid_submission_is_coerced_closes_the_modal_and_answers_where_it
 ) -> None:
     await pslack.command("file", channel="C5")
     view = await pslack.api.wait("views.open")
-    values: dict[str, Any] = {"title": "Screen <slow>", "severity": "high", "count": "4", "due": "2026-12-01",
-                              "tags": ["a", "b"], "ok": True}
+    values: dict[str, Any] = {
+        "title": "Screen <slow>",
+        "severity": "high",
+        "count": "4",
+        "due": "2026-12-01",
+        "tags": ["a", "b"],
+        "ok": True,
+    }
     resp = await pslack.submit_view(view, values, user="U1")
     assert resp.status == 200 and resp.body == ""
-    assert probe.filed == [{"title": "Screen <slow>", "body": None, "severity": "high", "count": 4,
-                            "due": "2026-12-01", "tags": ["a", "b"], "ok": True, "_state": "s-42"}]
+    assert probe.filed == [
+        {
+            "title": "Screen <slow>",
+            "body": None,
+            "severity": "high",
+            "count": 4,
+            "due": "2026-12-01",
+            "tags": ["a", "b"],
+            "ok": True,
+            "_state": "s-42",
+        }
+    ]
     msg = await pslack.api.wait("chat.postEphemeral")
     assert msg.params["channel"] == "C5" and "Filed Screen &lt;slow&gt;." in msg.text
 
@@ -107,8 +128,12 @@ async def test_unknown_action_says_expired_as_an_ephemeral(slack: SlackDriver) -
 
 
 async def test_message_shortcut_prefills_from_the_message_and_its_permalink(pslack: SlackDriver, probe: Probe) -> None:
-    await pslack.shortcut("friction.report_message", message_text="The &lt;claims&gt; screen takes 40 s",
-                          channel="C3", message_ts="1700000123.000200")
+    await pslack.shortcut(
+        "friction.report_message",
+        message_text="The &lt;claims&gt; screen takes 40 s",
+        channel="C3",
+        message_ts="1700000123.000200",
+    )
     call = await pslack.api.wait("views.open")
     assert probe.shortcuts == [
         ("The <claims> screen takes 40 s", "https://test.slack.com/archives/C3/p1700000123000200")

@@ -79,7 +79,9 @@ sections = st.builds(
     select=st.one_of(st.none(), selects),
 )
 blocks = st.one_of(
-    sections, st.builds(Context, text=long_texts), st.just(Divider()),
+    sections,
+    st.builds(Context, text=long_texts),
+    st.just(Divider()),
     st.builds(Actions, buttons=st.lists(buttons, max_size=30).map(tuple)),
 )
 messages = st.builds(Message, text=long_texts, blocks=st.lists(blocks, max_size=60).map(tuple))
@@ -134,19 +136,34 @@ def test_any_home_renders_within_view_limits(home: list) -> None:
     _check_blocks(view["blocks"], lim.VIEW_BLOCKS)
 
 
-field_kinds = st.sampled_from(["short_text", "long_text", "select", "multi_select", "number", "date", "time",
-                               "checkbox"])
+field_kinds = st.sampled_from(
+    ["short_text", "long_text", "select", "multi_select", "number", "date", "time", "checkbox"]
+)
 form_fields = st.builds(
-    FormField, name=st.uuids().map(str), label=labels, kind=field_kinds, required=st.booleans(),
-    hint=st.one_of(st.none(), texts), options=st.lists(options, max_size=120).map(tuple),
-    max_length=st.one_of(st.none(), st.integers(1, 10000)), placeholder=st.one_of(st.none(), labels),
+    FormField,
+    name=st.uuids().map(str),
+    label=labels,
+    kind=field_kinds,
+    required=st.booleans(),
+    hint=st.one_of(st.none(), texts),
+    options=st.lists(options, max_size=120).map(tuple),
+    max_length=st.one_of(st.none(), st.integers(1, 10000)),
+    placeholder=st.one_of(st.none(), labels),
 )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.builds(Form, form_id=st.text(min_size=1, max_size=80), title=labels,
-                 fields=st.lists(form_fields, min_size=1, max_size=120).map(tuple), submit_label=labels,
-                 intro=st.one_of(st.none(), long_texts), state=st.text(max_size=1500)))
+@given(
+    st.builds(
+        Form,
+        form_id=st.text(min_size=1, max_size=80),
+        title=labels,
+        fields=st.lists(form_fields, min_size=1, max_size=120).map(tuple),
+        submit_label=labels,
+        intro=st.one_of(st.none(), long_texts),
+        state=st.text(max_size=1500),
+    )
+)
 def test_any_form_renders_as_a_valid_modal(form: Form) -> None:
     view = render_form(form, {"w": "channel", "c": "C1"})
     assert len(view["title"]["text"]) <= lim.MODAL_TITLE

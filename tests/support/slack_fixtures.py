@@ -82,8 +82,16 @@ class SlackDriver:
 
     # ------------------------------------------------------------ raw
 
-    async def post(self, body: str, content_type: str, *, timestamp: int | None = None, signature: str | None = None,
-                   headers: dict[str, str] | None = None, path: str = "/slack/events") -> SlackResponse:
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/slack/events",
+    ) -> SlackResponse:
         ts = int(time.time()) if timestamp is None else timestamp
         hdrs = {
             "Content-Type": content_type,
@@ -102,62 +110,116 @@ class SlackDriver:
 
     # ------------------------------------------------------------ slash commands and events
 
-    async def command(self, text: str, *, user: str = "U1", channel: str = "C1", trigger_id: str | None = None,
-                      **kw: Any) -> SlackResponse:
+    async def command(
+        self, text: str, *, user: str = "U1", channel: str = "C1", trigger_id: str | None = None, **kw: Any
+    ) -> SlackResponse:
         fields = {
-            "token": "legacy-unused", "team_id": self.team, "team_domain": "test", "channel_id": channel,
-            "channel_name": "directmessage" if channel.startswith("D") else "general", "user_id": user,
-            "user_name": user.lower(), "command": self.command_name, "text": text, "api_app_id": "A1",
-            "is_enterprise_install": "false", "response_url": self.api.response_url(),
+            "token": "legacy-unused",
+            "team_id": self.team,
+            "team_domain": "test",
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": self.command_name,
+            "text": text,
+            "api_app_id": "A1",
+            "is_enterprise_install": "false",
+            "response_url": self.api.response_url(),
             "trigger_id": trigger_id or f"trig.{next(_ids)}.{uuid.uuid4().hex[:8]}",
         }
         return await self.form(fields, **kw)
 
     def event_body(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
         return {
-            "token": "legacy-unused", "team_id": self.team, "api_app_id": "A1", "event": event,
-            "type": "event_callback", "event_id": event_id or f"Ev{next(_ids):08d}", "event_time": int(time.time()),
+            "token": "legacy-unused",
+            "team_id": self.team,
+            "api_app_id": "A1",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(_ids):08d}",
+            "event_time": int(time.time()),
             "authorizations": [{"team_id": self.team, "user_id": self.api.bot_user_id, "is_bot": True}],
         }
 
-    async def event(self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None,
-                    **kw: Any) -> SlackResponse:
+    async def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None, **kw: Any
+    ) -> SlackResponse:
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
         body = json.dumps(self.event_body(event, event_id=event_id))
         return await self.post(body, "application/json", headers=headers, **kw)
 
     async def dm(self, text: str, *, user: str = "U1", channel: str | None = None, **kw: Any) -> SlackResponse:
         ts = f"{time.time():.6f}"
-        event = {"type": "message", "channel_type": "im", "channel": channel or "D" + user[1:], "user": user,
-                 "text": text, "ts": ts, "event_ts": ts, "team": self.team, "client_msg_id": str(uuid.uuid4())}
+        event = {
+            "type": "message",
+            "channel_type": "im",
+            "channel": channel or "D" + user[1:],
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "event_ts": ts,
+            "team": self.team,
+            "client_msg_id": str(uuid.uuid4()),
+        }
         return await self.event(event, **kw)
 
     async def mention(self, text: str, *, user: str = "U1", channel: str = "C1", **kw: Any) -> SlackResponse:
         ts = f"{time.time():.6f}"
-        event = {"type": "app_mention", "channel": channel, "user": user, "ts": ts, "event_ts": ts,
-                 "text": f"<@{self.api.bot_user_id}> {text}", "team": self.team}
+        event = {
+            "type": "app_mention",
+            "channel": channel,
+            "user": user,
+            "ts": ts,
+            "event_ts": ts,
+            "text": f"<@{self.api.bot_user_id}> {text}",
+            "team": self.team,
+        }
         return await self.event(event, **kw)
 
     async def home_opened(self, *, user: str = "U1", **kw: Any) -> SlackResponse:
-        event = {"type": "app_home_opened", "user": user, "channel": "D" + user[1:], "tab": "home",
-                 "event_ts": f"{time.time():.6f}"}
+        event = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": "D" + user[1:],
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
         return await self.event(event, **kw)
 
     # ------------------------------------------------------------ interactivity
 
-    async def click(self, action_id: str, value: str = "", *, user: str = "U1", channel: str = "C1",
-                    message_ts: str = "1700000000.000100", action_ts: str | None = None,
-                    view: dict[str, Any] | None = None, element: dict[str, Any] | None = None,
-                    **kw: Any) -> SlackResponse:
+    async def click(
+        self,
+        action_id: str,
+        value: str = "",
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+        message_ts: str = "1700000000.000100",
+        action_ts: str | None = None,
+        view: dict[str, Any] | None = None,
+        element: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> SlackResponse:
         """A block_actions payload for a button (or `element` for other kinds) on a message, or in `view`."""
-        action = element or {"type": "button", "action_id": action_id, "block_id": "b1", "value": value,
-                             "text": {"type": "plain_text", "text": "x"}}
-        action = {"action_id": action_id, "block_id": "b1", **action,
-                  "action_ts": action_ts or f"{time.time():.6f}"}
+        action = element or {
+            "type": "button",
+            "action_id": action_id,
+            "block_id": "b1",
+            "value": value,
+            "text": {"type": "plain_text", "text": "x"},
+        }
+        action = {"action_id": action_id, "block_id": "b1", **action, "action_ts": action_ts or f"{time.time():.6f}"}
         payload: dict[str, Any] = {
-            "type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": self.team},
-            "api_app_id": "A1", "token": "legacy-unused", "team": {"id": self.team, "domain": "test"},
-            "trigger_id": f"trig.{next(_ids)}", "actions": [action], "is_enterprise_install": False,
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
+            "api_app_id": "A1",
+            "token": "legacy-unused",
+            "team": {"id": self.team, "domain": "test"},
+            "trigger_id": f"trig.{next(_ids)}",
+            "actions": [action],
+            "is_enterprise_install": False,
         }
         if view is not None:
             payload.update(container={"type": "view", "view_id": view.get("id")}, view=view)
@@ -171,23 +233,40 @@ class SlackDriver:
         return await self.interactive(payload, **kw)
 
     async def select(self, action_id: str, value: str, **kw: Any) -> SlackResponse:
-        element = {"type": "static_select", "selected_option": {"value": value, "text": {"type": "plain_text",
-                                                                                      "text": value}}}
+        element = {
+            "type": "static_select",
+            "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}},
+        }
         return await self.click(action_id, element=element, **kw)
 
-    async def shortcut(self, callback_id: str, *, message_text: str = "", user: str = "U1", channel: str = "C1",
-                       message_ts: str = "1700000123.000200", **kw: Any) -> SlackResponse:
+    async def shortcut(
+        self,
+        callback_id: str,
+        *,
+        message_text: str = "",
+        user: str = "U1",
+        channel: str = "C1",
+        message_ts: str = "1700000123.000200",
+        **kw: Any,
+    ) -> SlackResponse:
         payload = {
-            "type": "message_action", "callback_id": callback_id, "trigger_id": f"trig.{next(_ids)}",
-            "user": {"id": user, "username": user.lower(), "team_id": self.team}, "team": {"id": self.team},
-            "channel": {"id": channel, "name": "general"}, "response_url": self.api.response_url(),
-            "message_ts": message_ts, "token": "legacy-unused", "api_app_id": "A1",
+            "type": "message_action",
+            "callback_id": callback_id,
+            "trigger_id": f"trig.{next(_ids)}",
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
+            "team": {"id": self.team},
+            "channel": {"id": channel, "name": "general"},
+            "response_url": self.api.response_url(),
+            "message_ts": message_ts,
+            "token": "legacy-unused",
+            "api_app_id": "A1",
             "message": {"type": "message", "user": "U9", "ts": message_ts, "text": message_text},
         }
         return await self.interactive(payload, **kw)
 
-    async def submit_view(self, view: SlackCall | dict[str, Any], values: dict[str, Any], *, user: str = "U1",
-                          **kw: Any) -> SlackResponse:
+    async def submit_view(
+        self, view: SlackCall | dict[str, Any], values: dict[str, Any], *, user: str = "U1", **kw: Any
+    ) -> SlackResponse:
         """Submit a modal as Slack would: `view` is the views.open/push call (or the view dict with its id)."""
         if isinstance(view, SlackCall):
             view = view.result["view"]
@@ -199,10 +278,15 @@ class SlackDriver:
             state[block["block_id"]] = {element["action_id"]: _state(element, values.get(block["block_id"]))}
         submitted = {**view, "state": {"values": state}}
         payload = {
-            "type": "view_submission", "team": {"id": self.team, "domain": "test"},
-            "user": {"id": user, "username": user.lower(), "team_id": self.team}, "api_app_id": "A1",
-            "token": "legacy-unused", "trigger_id": f"trig.{next(_ids)}", "view": submitted,
-            "response_urls": [], "is_enterprise_install": False,
+            "type": "view_submission",
+            "team": {"id": self.team, "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
+            "api_app_id": "A1",
+            "token": "legacy-unused",
+            "trigger_id": f"trig.{next(_ids)}",
+            "view": submitted,
+            "response_urls": [],
+            "is_enterprise_install": False,
         }
         return await self.interactive(payload, **kw)
 
@@ -240,7 +324,11 @@ def slack_settings(db_url: str, api_url: str, content_dir: Path = ROOT / "conten
 
 @asynccontextmanager
 async def slack_app(
-    db_url: str, *, clock: Clock | None = None, reg: Registry | None = None, api: SlackMock | None = None,
+    db_url: str,
+    *,
+    clock: Clock | None = None,
+    reg: Registry | None = None,
+    api: SlackMock | None = None,
     **settings: Any,
 ) -> AsyncIterator[SlackDriver]:
     """The real Uptake server (bot.web.build_app) on a free port, with SLACK_API_URL at a mock Slack."""
@@ -248,8 +336,9 @@ async def slack_app(
 
     api = api or SlackMock()
     await api.start()
-    rt = Runtime(slack_settings(db_url, api.api_url, **settings), db=Database(db_url), clock=clock or FrozenClock(),
-                 reg=reg)
+    rt = Runtime(
+        slack_settings(db_url, api.api_url, **settings), db=Database(db_url), clock=clock or FrozenClock(), reg=reg
+    )
     rt.load_content()
     app = await build_app(rt)
     runner = web.AppRunner(app, access_log=None)

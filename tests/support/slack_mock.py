@@ -150,8 +150,17 @@ class SlackMock:
 
     # ------------------------------------------------------------ test controls
 
-    def add_user(self, user_id: str, *, name: str | None = None, team: str | None = None, tz: str = "Europe/Berlin",
-                 locale: str = "en-GB", profile: dict[str, Any] | None = None, is_bot: bool = False) -> None:
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        team: str | None = None,
+        tz: str = "Europe/Berlin",
+        locale: str = "en-GB",
+        profile: dict[str, Any] | None = None,
+        is_bot: bool = False,
+    ) -> None:
         self.users[user_id] = {
             "id": user_id,
             "team_id": team or self.team,
@@ -163,20 +172,31 @@ class SlackMock:
             "profile": {"real_name": name or f"User {user_id}", "display_name": name or "", **(profile or {})},
         }
 
-    def fail(self, method: str, *, error: str | None = None, status: int = 200, retry_after: float | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        retry_after: float | None = None,
+        times: int = 1,
+    ) -> None:
         """The next `times` calls of `method` answer with HTTP `status` (429 gets Retry-After) or ok:false."""
         self.faults.setdefault(method, []).append(_Fault(status, error, retry_after, times))
 
-    def rate_limit(self, method: str = "chat.postMessage", *, per_channel: float | None = 1.0,
-                   per_workspace_per_minute: float | None = None, burst: float = 3.0) -> None:
+    def rate_limit(
+        self,
+        method: str = "chat.postMessage",
+        *,
+        per_channel: float | None = 1.0,
+        per_workspace_per_minute: float | None = None,
+        burst: float = 3.0,
+    ) -> None:
         """Answer 429 (with Retry-After) above `per_channel` posts/s per channel or the workspace-wide rate."""
         self.limits[method] = (per_channel, per_workspace_per_minute, burst)
 
     def calls(self, method: str | None = None, *, include_failed: bool = False) -> list[SlackCall]:
-        return [
-            c for c in self.records if (method is None or c.method == method) and (include_failed or c.ok)
-        ]
+        return [c for c in self.records if (method is None or c.method == method) and (include_failed or c.ok)]
 
     def count(self, method: str) -> int:
         return len(self.calls(method))
@@ -289,14 +309,29 @@ class SlackMock:
 
     def _answer(self, method: str, p: dict[str, Any], team: str) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "uptake", "team_id": team,
-                    "user_id": self.bot_user_id, "bot_id": "BBOT", "is_enterprise_install": False}
+            return {
+                "ok": True,
+                "url": "https://test.slack.com/",
+                "team": "Test",
+                "user": "uptake",
+                "team_id": team,
+                "user_id": self.bot_user_id,
+                "bot_id": "BBOT",
+                "is_enterprise_install": False,
+            }
         if method == "chat.postMessage":
             channel = str(p.get("channel", ""))
             if channel.startswith("U") or channel.startswith("W"):
                 channel = "D" + channel[1:]
-            msg = {"type": "message", "ts": self._next_ts(), "text": p.get("text", ""), "blocks": p.get("blocks"),
-                   "user": self.bot_user_id, "bot_id": "BBOT", "metadata": p.get("metadata")}
+            msg = {
+                "type": "message",
+                "ts": self._next_ts(),
+                "text": p.get("text", ""),
+                "blocks": p.get("blocks"),
+                "user": self.bot_user_id,
+                "bot_id": "BBOT",
+                "metadata": p.get("metadata"),
+            }
             self.history.setdefault(channel, []).append(msg)
             return {"ok": True, "channel": channel, "ts": msg["ts"], "message": msg}
         if method == "chat.postEphemeral":
@@ -305,8 +340,11 @@ class SlackMock:
             return {"ok": True, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text", "")}
         if method == "chat.getPermalink":
             ts = str(p.get("message_ts", "")).replace(".", "")
-            return {"ok": True, "channel": p.get("channel"),
-                    "permalink": f"https://test.slack.com/archives/{p.get('channel')}/p{ts}"}
+            return {
+                "ok": True,
+                "channel": p.get("channel"),
+                "permalink": f"https://test.slack.com/archives/{p.get('channel')}/p{ts}",
+            }
         if method in ("views.open", "views.push", "views.update", "views.publish"):
             view = dict(p.get("view") or {})
             view.update(id=p.get("view_id") or f"V{next(self._views):06d}", hash=f"h{next(self._ts)}", team_id=team)
@@ -333,9 +371,15 @@ class SlackMock:
         token = f"xoxb-{self.oauth_team}-{n}"
         self.tokens[token] = self.oauth_team
         body: dict[str, Any] = {
-            "ok": True, "app_id": "A1", "authed_user": {"id": "U1"}, "scope": "chat:write,commands",
-            "token_type": "bot", "access_token": token, "bot_user_id": self.bot_user_id,
-            "team": {"id": self.oauth_team, "name": "Second team"}, "enterprise": None,
+            "ok": True,
+            "app_id": "A1",
+            "authed_user": {"id": "U1"},
+            "scope": "chat:write,commands",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": self.bot_user_id,
+            "team": {"id": self.oauth_team, "name": "Second team"},
+            "enterprise": None,
             "is_enterprise_install": False,
         }
         if self.oauth_rotation or p.get("grant_type") == "refresh_token":
