@@ -39,6 +39,7 @@ SLACK = web.AppKey("slack", object)
 OFF = "slack: off — set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_CLIENT_ID/SECRET) to turn it on"
 SCOPES = ["app_mentions:read", "chat:write", "commands", "im:history", "im:write", "users:read"]
 MANIFEST = ROOT / "manifests" / "slack.yml"
+WORKERS = 8  # concurrent answers per process (below the database pool size)
 
 
 class _Redact(logging.Filter):
@@ -85,6 +86,8 @@ class SlackAdapter:
         self.stash = FormStash()
         self.responder = Responder(clients, self.stash)
         self.tasks: set[asyncio.Task[None]] = set()
+        # Work after the ack waits its turn here instead of exhausting the database pool under bursts.
+        self.limit = asyncio.Semaphore(WORKERS)
         self._idle = asyncio.Event()
         self._idle.set()
         self.register()
@@ -99,7 +102,8 @@ class SlackAdapter:
 
     async def _guard(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
-            await coro
+            async with self.limit:
+                await coro
         except Exception:
             log.exception("slack: answering after the ack failed")
 

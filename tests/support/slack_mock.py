@@ -129,6 +129,7 @@ class SlackMock:
         app = web.Application(client_max_size=10 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{token}", self._response_url)
+        app.router.add_get("/_stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -237,6 +238,14 @@ class SlackMock:
                 except ValueError:
                     pass
         return params
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """Call counts by method (for benchmarks that run the mock in another process)."""
+        counts: dict[str, int] = {}
+        for c in self.records:
+            if c.ok:
+                counts[c.method] = counts.get(c.method, 0) + 1
+        return web.json_response(counts)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await self._params(request)
