@@ -67,8 +67,13 @@ async def serve_uptake(port: int, db: str, mock_port: int) -> None:
     from bot.web import serve
 
     settings = Settings(
-        database_url=db, slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_app_token=None,
-        slack_client_id=None, slack_client_secret=None, slack_api_url=f"http://127.0.0.1:{mock_port}/api/",
+        database_url=db,
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_app_token=None,
+        slack_client_id=None,
+        slack_client_secret=None,
+        slack_api_url=f"http://127.0.0.1:{mock_port}/api/",
         log_level="WARNING",
     )
     setup_logging(settings)
@@ -121,16 +126,35 @@ def request_body(i: int, mock_port: int) -> tuple[str, str]:
     user = f"U{i % 20:03d}"
     if i % 2 == 0:
         fields = {
-            "team_id": "T1", "channel_id": "C1", "channel_name": "general", "user_id": user, "command": "/uptake",
-            "text": "help", "response_url": f"http://127.0.0.1:{mock_port}/response/{i}",
-            "trigger_id": f"trig.{uuid.uuid4().hex}", "api_app_id": "A1",
+            "team_id": "T1",
+            "channel_id": "C1",
+            "channel_name": "general",
+            "user_id": user,
+            "command": "/uptake",
+            "text": "help",
+            "response_url": f"http://127.0.0.1:{mock_port}/response/{i}",
+            "trigger_id": f"trig.{uuid.uuid4().hex}",
+            "api_app_id": "A1",
         }
         return urlencode(fields), "application/x-www-form-urlencoded"
     ts = f"{time.time():.6f}"
-    event = {"type": "message", "channel_type": "im", "channel": "D" + user[1:], "user": user, "text": "help",
-             "ts": ts, "event_ts": ts}
-    body = {"team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex}",
-            "event_time": int(time.time()), "event": event}
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "D" + user[1:],
+        "user": user,
+        "text": "help",
+        "ts": ts,
+        "event_ts": ts,
+    }
+    body = {
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": f"Ev{uuid.uuid4().hex}",
+        "event_time": int(time.time()),
+        "event": event,
+    }
     return json.dumps(body), "application/json"
 
 
@@ -171,8 +195,9 @@ async def load(url: str, n: int, concurrency: int, mock_port: int, *, wait_answe
         }
         if wait_answers:
             deadline = time.perf_counter() + 120
-            while await answered(http, mock_port) - before < n and time.perf_counter() < deadline:
-                await asyncio.sleep(0.05)  # polling the mock's counter, bounded by the deadline
+            # the mock lives in another process: poll its counter (bounded by the deadline)
+            while await answered(http, mock_port) - before < n and time.perf_counter() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
             done = time.perf_counter() - start
             result["answered"] = await answered(http, mock_port) - before
             result["answered_rps"] = round(result["answered"] / done, 1)
@@ -231,10 +256,26 @@ def main() -> None:
     me = [sys.executable, str(Path(__file__).resolve())]
     try:
         procs.append(subprocess.Popen([*me, "--role", "mock", "--port", str(ports["mock"])]))
-        procs.append(subprocess.Popen([*me, "--role", "uptake", "--port", str(ports["uptake"]), "--db", db_url,
-                                       "--mock-port", str(ports["mock"])]))
-        procs.append(subprocess.Popen([*me, "--role", "baseline", "--port", str(ports["baseline"]),
-                                       "--mock-port", str(ports["mock"])]))
+        procs.append(
+            subprocess.Popen(
+                [
+                    *me,
+                    "--role",
+                    "uptake",
+                    "--port",
+                    str(ports["uptake"]),
+                    "--db",
+                    db_url,
+                    "--mock-port",
+                    str(ports["mock"]),
+                ]
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [*me, "--role", "baseline", "--port", str(ports["baseline"]), "--mock-port", str(ports["mock"])]
+            )
+        )
         uptake, baseline = f"http://127.0.0.1:{ports['uptake']}", f"http://127.0.0.1:{ports['baseline']}"
         asyncio.run(wait_up(uptake))
         asyncio.run(wait_up(baseline))
@@ -246,19 +287,29 @@ def main() -> None:
             n = args.requests if c > 1 else max(200, args.requests // 4)
             up = asyncio.run(load(uptake, n, c, ports["mock"], wait_answers=True))
             base = asyncio.run(load(baseline, n, c, ports["mock"], wait_answers=False))
-            row = {"uptake": up, "baseline": base, "ratio_rps": round(up["rps"] / base["rps"], 3), "concurrency": c,
-                   "db": "postgresql" if args.db else "sqlite", "requests": n}
+            row = {
+                "uptake": up,
+                "baseline": base,
+                "ratio_rps": round(up["rps"] / base["rps"], 3),
+                "concurrency": c,
+                "db": "postgresql" if args.db else "sqlite",
+                "requests": n,
+            }
             rows.append(row)
             if args.json:
                 print(json.dumps(row), flush=True)
         if not args.json:
-            print(f"{'db':<10} {'c':>3} {'uptake p50':>10} {'p99':>8} {'rps':>7} {'answered/s':>10} | "
-                  f"{'bolt p50':>8} {'p99':>7} {'rps':>7} | ratio")
+            print(
+                f"{'db':<10} {'c':>3} {'uptake p50':>10} {'p99':>8} {'rps':>7} {'answered/s':>10} | "
+                f"{'bolt p50':>8} {'p99':>7} {'rps':>7} | ratio"
+            )
             for r in rows:
                 u, b = r["uptake"], r["baseline"]
-                print(f"{r['db']:<10} {r['concurrency']:>3} {u['p50_ms']:>10} {u['p99_ms']:>8} {u['rps']:>7} "
-                      f"{u.get('answered_rps', 0):>10} | {b['p50_ms']:>8} {b['p99_ms']:>7} {b['rps']:>7} | "
-                      f"{r['ratio_rps']:.2f}")
+                print(
+                    f"{r['db']:<10} {r['concurrency']:>3} {u['p50_ms']:>10} {u['p99_ms']:>8} {u['rps']:>7} "
+                    f"{u.get('answered_rps', 0):>10} | {b['p50_ms']:>8} {b['p99_ms']:>7} {b['rps']:>7} | "
+                    f"{r['ratio_rps']:.2f}"
+                )
     finally:
         for p in procs:
             p.terminate()
