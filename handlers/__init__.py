@@ -1,0 +1,1 @@
+"""Feature handlers: each subpackage is one product capability."""
