@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
 
-from handlers.faq.calibration import Calibration, fit_calibration, held_out_samples, make_folds
-from handlers.faq.model import FaqEntry, Match, training_texts
+from handlers.faq.scoring import CalibratedMatcher
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 NEAREST_WEIGHT = 0.5
-DEFAULT_CALIBRATION = Calibration(scale=15.0, none_logit=7.5)
 
 
 @lru_cache(maxsize=100_000)
@@ -95,40 +93,25 @@ class _Index:
     class_starts: np.ndarray  # phrasings are grouped by entry, so per-entry maxima are a reduceat
 
 
-class LexicalMatcher:
+class LexicalMatcher(CalibratedMatcher):
     """Fast default matcher; see the module docstring for how it scores and calibrates."""
 
     def __init__(self, n_folds: int = 5, seed: int = 0) -> None:
-        self._n_folds = n_folds
-        self._seed = seed
-        self._ids: list[str] = []
+        super().__init__(n_folds, seed)
         self._vocab: dict[str, int] = {}
         self._index: _Index | None = None
-        self.calibration = DEFAULT_CALIBRATION
 
-    def fit(self, entries: Sequence[FaqEntry], learned: Mapping[str, Sequence[str]] | None = None) -> None:
-        """Learn from question + examples (+ learned examples) and calibrate on held-out phrasings."""
-        texts, labels = training_texts(entries, learned or {})
-        self._ids = [e.id for e in entries]
+    def _prepare(self, texts: Sequence[str], labels: Sequence[int]) -> None:
         self._vocab = {}
         self._row_ptr, self._feats, self._tfs = self._vectorise(texts, grow=True)
         self._labels = np.asarray(labels, dtype=np.int64)
         self._sort_by_feature()
-        folds = make_folds(labels, self._n_folds, self._seed)
-        samples = held_out_samples(labels, folds, self._score_fold)
-        self.calibration = fit_calibration(samples, DEFAULT_CALIBRATION)
-        self._index = self._build(np.arange(len(texts))) if texts else None
 
-    def rank(self, text: str, k: int = 3) -> list[Match]:
-        """Best k entries with calibrated confidence, highest first."""
-        if self._index is None:
-            return []
-        probabilities = self.calibration.probabilities(self.raw_scores(text))
-        best = np.argsort(-probabilities, kind="stable")[:k]
-        return [Match(self._ids[i], float(probabilities[i])) for i in best]
+    def _build_final(self, train: np.ndarray) -> None:
+        self._index = self._build(train)
 
     def raw_scores(self, text: str) -> np.ndarray:
-        """Uncalibrated score in [0, 1] for every entry (used by the hybrid matcher)."""
+        """Uncalibrated score in [0, 1] for every entry (the hybrid matcher mixes these)."""
         if self._index is None:
             return np.zeros(len(self._ids))
         ptr, feats, tfs = self._vectorise([text], grow=False)
