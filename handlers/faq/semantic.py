@@ -114,7 +114,11 @@ class SemanticMatcher(CalibratedMatcher):
 
     def raw_scores(self, text: str) -> np.ndarray:
         """Uncalibrated score in [0, 1] for every entry."""
-        query = np.asarray(
-            self._encoder.encode([text], normalize_embeddings=True, convert_to_numpy=True), np.float32
-        )
+        cached = None if self._owns_cache else self._cache.get(text)  # a shared cache may be pre-warmed
+        if cached is not None:
+            query = cached[None, :]
+        else:
+            query = np.asarray(
+                self._encoder.encode([text], normalize_embeddings=True, convert_to_numpy=True), np.float32
+            )
         return self._scores(self._final, query)[0]
