@@ -112,7 +112,13 @@ class Fold:
     held_out_of_scope: np.ndarray
 
 
-def make_folds(labels: Sequence[int], n_folds: int = 5, seed: int = 0, max_per_fold: int = 120) -> list[Fold]:
+def make_folds(
+    labels: Sequence[int],
+    n_folds: int = 5,
+    seed: int = 0,
+    max_per_fold: int = 120,
+    out_of_scope_share: float = 0.2,
+) -> list[Fold]:
     """Folds that hold out a share of each entry's phrasings and, in turn, whole entries.
 
     Every entry keeps at least one phrasing for training in folds where it stays in scope.
@@ -137,8 +143,10 @@ def make_folds(labels: Sequence[int], n_folds: int = 5, seed: int = 0, max_per_f
         train = ~held & ~out_entry
         held_in = np.flatnonzero(held)
         held_oos = np.flatnonzero(out_entry)
-        budget_in = min(held_in.size, max_per_fold * 3 // 4)
-        budget_oos = min(held_oos.size, max_per_fold - budget_in)
+        # A fixed share of out-of-scope questions, so small content is not judged mostly on them.
+        budget_in = min(held_in.size, round(max_per_fold * (1 - out_of_scope_share)))
+        wanted_oos = round(budget_in * out_of_scope_share / (1 - out_of_scope_share))
+        budget_oos = min(held_oos.size, wanted_oos)
         folds.append(
             Fold(
                 train=np.flatnonzero(train),

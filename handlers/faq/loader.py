@@ -75,7 +75,13 @@ def _entry(path: Path, node: yaml.Node) -> FaqEntry:
             message = f"unknown field (expected one of {', '.join(sorted(KNOWN_FIELDS))})"
             raise ContentError(path, _line(key), name, message)
         fields[name] = value
-    data = yaml.SafeLoader("").construct_document(node)
+    constructor = yaml.SafeLoader("")
+    data: dict[str, object] = {}
+    for name, value_node in fields.items():
+        try:
+            data[name] = constructor.construct_object(value_node, deep=True)
+        except (ValueError, yaml.YAMLError) as error:  # e.g. a date-looking value like 2026-13-45
+            raise ContentError(path, _line(value_node), name, f"cannot read value: {error}") from None
 
     def text(name: str) -> str:
         value = data.get(name)

@@ -82,7 +82,9 @@ class SemanticMatcher(CalibratedMatcher):
                 missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True
             )
             self._cache.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
-        dim = self._encoder.get_sentence_embedding_dimension()
+        # sentence-transformers 6 renamed the method; 3-5 only have the old name.
+        dimension = getattr(self._encoder, "get_embedding_dimension", None)
+        dim = dimension() if dimension else self._encoder.get_sentence_embedding_dimension()
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, dim), np.float32)
 
     def _prepare(self, texts: Sequence[str], labels: Sequence[int]) -> None:
