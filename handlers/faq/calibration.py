@@ -55,10 +55,10 @@ def fit_calibration(samples: Sequence[HeldOut], fallback: Calibration, top_k: in
         if sample.label == NONE:
             is_none[i] = True
         else:
-            right = float(sample.scores[sample.label])
-            target[i] = right
-            if right < top[-1]:  # keep the right entry in the softmax even when it ranks below top-k
-                rows[i, -1] = right
+            right_score = float(sample.scores[sample.label])
+            target[i] = right_score
+            if right_score < top[-1]:  # keep the right entry in the softmax even when it ranks below top-k
+                rows[i, -1] = right_score
     valid = np.isfinite(rows)
     scores = np.where(valid, rows, 0.0)
     right = np.where(is_none, 0.0, target)

@@ -175,7 +175,7 @@ class LexicalMatcher(CalibratedMatcher):
         idf = np.where(df > 0, np.log((1.0 + n_entries) / (1.0 + df)) + 1.0, 0.0)
         weights = tfs * idf[feats]
         weights /= np.sqrt(np.bincount(rows, weights**2, minlength=train.size))[rows]
-        sums = np.bincount(run_id, weights)
+        sums: np.ndarray = np.bincount(run_id, weights).astype(np.float64)
         sums /= np.sqrt(np.bincount(run_entry, sums**2, minlength=n_entries))[run_entry]
         return _Index(
             idf=idf,
