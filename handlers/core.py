@@ -9,7 +9,6 @@ from bot.context import Ctx
 from bot.model import Fact, Reply, Request, Role, Section, UserError, lit
 from bot.people import find_person, role_of, set_role
 from bot.registry import Capability
-from bot.tables import PlatformIdentity
 
 core = Capability("core")
 
@@ -63,10 +62,7 @@ async def grant(request: Request, ctx: Ctx) -> Reply:
 async def revoke(request: Request, ctx: Ctx) -> Reply:
     who, role = _parse_grant(request.text)
     person = await find_person(ctx.session, who)
-    link = next(iter(person.identities), None) if person.identities else None
-    current = await role_of(
-        ctx.session, person, link if isinstance(link, PlatformIdentity) else None, ctx.rollout, set()
-    )
+    current = await role_of(ctx.session, person, None, ctx.rollout, set())
     if current != role:
         raise UserError(f"{lit(person.display_name)} is {current.label}, not {role.label}; nothing changed.")
     await set_role(ctx.session, ctx.rollout, person, Role.employee)
