@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+
+from sqlalchemy import delete
 
 from bot.content import ContentError
-from bot.context import Ctx
+from bot.context import Ctx, JobCtx
 from bot.model import Fact, Reply, Request, Role, Section, UserError, lit
 from bot.people import find_person, role_of, set_role
 from bot.registry import Capability
+from bot.tables import ProcessedEvent
 
 core = Capability("core")
 
@@ -82,3 +86,10 @@ async def content(request: Request, ctx: Ctx) -> Reply:
         return Reply.say(f"I kept the current content: a file has an error.\n`{lit(str(e))}`")
     ctx.audit("content.reload", "content", str(rt.content.version))
     return Reply.say(f"Content reloaded (version {rt.content.version}).")
+
+
+@core.job("core.purge_processed_events", cron="17 3 * * *")
+async def purge_processed_events(ctx: JobCtx) -> None:
+    """Idempotency keys only matter while a platform may still retry (Slack: minutes); keep a week, then drop."""
+    cutoff = ctx.now() - dt.timedelta(days=7)
+    await ctx.session.execute(delete(ProcessedEvent).where(ProcessedEvent.at < cutoff))
