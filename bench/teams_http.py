@@ -305,7 +305,8 @@ async def bench(levels: list[int], requests: int, warmup: int) -> list[dict[str,
             await wait_ready(ports[name])
         results: list[dict[str, Any]] = []
         for c in levels:
-            row: dict[str, Any] = {"concurrency": c, "requests": requests}
+            db = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+            row: dict[str, Any] = {"concurrency": c, "requests": requests, "db": db}
             for name in TARGETS:
                 url = f"http://127.0.0.1:{ports[name]}/api/messages"
                 await load(url, service_url, warmup, min(c, 10))
@@ -399,7 +400,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="measured requests per target and level")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--database-url", help="run Uptake on this database (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--db", "--database-url", dest="database_url", help="Uptake's database (default: SQLite in a temp dir)"
+    )
     args = parser.parse_args()
     if args.role:
         asyncio.run(ROLES[args.role](args.port))

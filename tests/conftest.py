@@ -102,8 +102,8 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-async def runtime(db_url: str, clock: FrozenClock) -> AsyncIterator[Runtime]:
-    rt = Runtime(make_settings(db_url), db=Database(db_url), clock=clock)
+async def runtime(db_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Runtime]:
+    rt = Runtime(make_settings(db_url, data_dir=tmp_path / "data"), db=Database(db_url), clock=clock)
     rt.load_content()
     yield rt
     await rt.close()

@@ -1,0 +1,371 @@
+"""Uptake as a Slack app: Bolt's AsyncApp mounted in the one aiohttp server (or Socket Mode), translating Slack
+traffic to neutral requests for the router and rendering its replies as Block Kit.
+
+The 3-second rule: Bolt runs with `process_before_response=True`, so a listener's `ack()` is the HTTP answer
+(no polling); each listener acks at once and hands the router work to a task that answers afterwards through
+the response_url / chat.postMessage / views.*. The one exception is a modal submission, whose validation errors
+must travel in the ack: it calls the router first (a fast, local call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import typer
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters import slack_inbound as inbound
+from bot.adapters.slack_install import installation_store, state_store
+from bot.adapters.slack_render import inline_errors, render_form, render_home
+from bot.adapters.slack_reply import OPEN_FORM, FormStash, Responder
+from bot.adapters.slack_send import SlackClients, SlackSender
+from bot.config import ROOT, Settings
+from bot.model import Command, Reply, Request
+from bot.router import handle, home_view
+from bot.runtime import Runtime
+
+log = logging.getLogger("uptake.slack")
+
+SLACK = web.AppKey("slack", object)
+OFF = "slack: off — set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_CLIENT_ID/SECRET) to turn it on"
+SCOPES = ["app_mentions:read", "chat:write", "commands", "im:history", "im:write", "users:read"]
+MANIFEST = ROOT / "manifests" / "slack.yml"
+WORKERS = 8  # concurrent answers per process (below the database pool size)
+
+
+class _Redact(logging.Filter):
+    """Bolt logs the raw body of a request with a bad signature at INFO (platform-rules R39); bodies may carry
+    anonymous answers, so anything that looks like a payload is cut from Slack library log records."""
+
+    _BODY = re.compile(r"(body|payload|json_body|data)[:=].*", re.IGNORECASE | re.DOTALL)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._BODY.search(message):
+            record.msg, record.args = self._BODY.sub(r"\1: [redacted]", message), ()
+        return True
+
+
+def quiet_slack_logs() -> logging.Logger:
+    """Slack libraries at WARNING with the redaction filter; returns the base logger Bolt copies to its parts."""
+    base = logging.getLogger("slack_bolt")
+    for name in ("slack_bolt", "slack_sdk", "slack_sdk.web.async_base_client", "slack_sdk.socket_mode"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+        if not any(isinstance(f, _Redact) for f in logger.filters):
+            logger.addFilter(_Redact())
+    return base
+
+
+def _mode(settings: Settings) -> str | None:
+    if settings.slack_client_id and settings.slack_client_secret is not None:
+        return "oauth"
+    if settings.slack_bot_token is not None:
+        return "single"
+    return None
+
+
+class SlackAdapter:
+    """The Bolt app, its listeners, and the tasks that answer after the ack."""
+
+    def __init__(self, rt: Runtime, clients: SlackClients, app: AsyncApp) -> None:
+        self.rt = rt
+        self.clients = clients
+        self.app = app
+        self.identities = inbound.IdentityCache(rt.settings.slack_team_field, rt.clock)
+        self.clicks = inbound.ClickGate()
+        self.stash = FormStash()
+        self.responder = Responder(clients, self.stash)
+        self.tasks: set[asyncio.Task[None]] = set()
+        # Work after the ack waits its turn here instead of exhausting the database pool under bursts.
+        self.limit = asyncio.Semaphore(WORKERS)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.register()
+
+    # ------------------------------------------------------------ background work
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guard(coro))
+        self.tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    async def _guard(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            async with self.limit:
+                await coro
+        except Exception:
+            log.exception("slack: answering after the ack failed")
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not self.tasks:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Wait until every answer started so far was sent (tests, graceful shutdown)."""
+        while self.tasks:
+            await self._idle.wait()
+
+    async def answer(self, client: AsyncWebClient, turn: inbound.Turn, intent: Any, key: str, **extra: Any) -> None:
+        identity = await self.identities.get(client, turn.team_id, turn.user_id)
+        reply = await handle(self.rt, inbound.build_request(identity, turn, intent, key, **extra))
+        await self.responder.deliver(client, turn, reply)
+
+    # ------------------------------------------------------------ listeners
+
+    def register(self) -> None:
+        app = self.app
+        app.command(self.rt.settings.slack_command)(self.on_command)
+        app.event("message")(self.on_message)
+        app.event("app_mention")(self.on_message)
+        app.event("app_home_opened")(self.on_home)
+        app.block_action(re.compile(".+"))(self.on_action)
+        app.shortcut(re.compile(".+"))(self.on_shortcut)
+        app.view_submission(re.compile(".*"))(self.on_submission)
+        app.view_closed(re.compile(".*"))(self.on_ignored)
+        if app.oauth_flow is not None:
+            app.event("app_uninstalled")(self.on_uninstalled)
+            app.event("tokens_revoked")(self.on_uninstalled)
+        app.event(re.compile(".*"))(self.on_ignored)  # other events: 200, so Slack never counts them as failures
+
+    async def on_ignored(self, ack: Any) -> None:
+        await ack()
+
+    async def on_command(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        turn, command, key = inbound.command_turn(body)
+        self.spawn(self.answer(client, turn, command if command.word else Command("help"), key))
+
+    async def on_message(
+        self, ack: Any, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: Any
+    ) -> None:
+        await ack()
+        if event.get("bot_id") or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
+            return  # our own and other bots' messages, edits, joins…
+        if event.get("type") == "message" and event.get("channel_type") != "im":
+            return
+        if not event.get("user"):
+            return
+        turn, text, key = inbound.message_turn(body, event, context.get("bot_user_id"))
+        self.spawn(self.answer(client, turn, text, key))
+
+    async def on_home(self, ack: Any, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        if event.get("tab", "home") != "home":
+            return
+
+        async def publish() -> None:
+            identity = await self.identities.get(client, inbound.team_of(body), event["user"])
+            blocks = await home_view(self.rt, identity)
+            await client.views_publish(user_id=event["user"], view=render_home(blocks))
+
+        self.spawn(publish())
+
+    async def on_action(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        turn, action, key, click = inbound.action_turn(body)
+        if action.action_id == OPEN_FORM:
+            form = self.stash.take(action.value)
+            reply = Reply.open(form) if form else Reply.say("This form has expired. Please start again.")
+            self.spawn(self.responder.deliver(client, turn, reply))
+            return
+        if not self.clicks.first(click, body["actions"][0].get("action_ts")):
+            log.info("slack: double click ignored")
+            return
+        self.spawn(self.answer(client, turn, action, key))
+
+    async def on_shortcut(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        turn, shortcut, key = inbound.shortcut_turn(body)
+
+        async def run() -> None:
+            message = body.get("message") or {}
+            link = None
+            if turn.channel_id and turn.message_ts:
+                try:
+                    got = await client.chat_getPermalink(channel=turn.channel_id, message_ts=turn.message_ts)
+                    link = got.get("permalink")
+                except Exception as e:
+                    log.warning("slack: chat.getPermalink failed: %s", type(e).__name__)
+            text = inbound.slack_to_plain(message.get("text") or "") if message else None
+            await self.answer(client, turn, shortcut, key, source_text=text, source_link=link)
+
+        self.spawn(run())
+
+    async def on_submission(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        turn, submission, key = inbound.submission_turn(body)
+        identity = await self.identities.get(client, turn.team_id, turn.user_id)
+        reply = await handle(self.rt, Request(identity, submission, turn.place(), key))
+        if reply.form is not None and reply.form.errors:
+            await ack(response_action="errors", errors=inline_errors(reply.form))
+            return
+        if reply.form is not None:
+            await ack(response_action="update", view=render_form(reply.form, turn.answer_in()))
+        else:
+            await ack()
+        if reply.message is not None or reply.follow_ups:
+            rest = Reply(message=reply.message, private=reply.private, follow_ups=reply.follow_ups)
+            self.spawn(self.responder.deliver(client, turn, rest))
+
+    async def on_uninstalled(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await ack()
+        team = inbound.team_of(body)
+        store = self.clients.installation_store
+        if store is not None:
+            enterprise = body.get("enterprise_id")
+            if event.get("type") == "app_uninstalled":
+                await store.async_delete_all(enterprise_id=enterprise, team_id=team)
+            else:
+                for user in (event.get("tokens") or {}).get("oauth") or []:
+                    await store.async_delete_installation(enterprise_id=enterprise, team_id=team, user_id=user)
+                if (event.get("tokens") or {}).get("bot"):
+                    await store.async_delete_bot(enterprise_id=enterprise, team_id=team)
+        self.clients.forget(team)
+        log.info("slack: tokens removed for workspace %s (%s)", team, event.get("type"))
+
+    # ------------------------------------------------------------ HTTP
+
+    async def http(self, request: web.Request) -> web.Response:
+        # Bolt answers a non-numeric timestamp with a 500 (int() raises inside the verifier): refuse it as Slack's
+        # verifier would refuse any bad signature (platform-rules R2).
+        stamp = request.headers.get("X-Slack-Request-Timestamp")
+        if request.method == "POST" and stamp is not None and not stamp.isdigit():
+            return web.json_response({"error": "invalid request"}, status=401)
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def install(self, request: web.Request) -> web.Response:
+        """GET /slack/install: the "Add to Slack" page (sets the OAuth state cookie)."""
+        assert self.app.oauth_flow is not None
+        return await to_aiohttp_response(await self.app.oauth_flow.handle_installation(await to_bolt_request(request)))
+
+    async def oauth_redirect(self, request: web.Request) -> web.Response:
+        """GET /slack/oauth_redirect: state check, oauth.v2.access, installation saved."""
+        assert self.app.oauth_flow is not None
+        return await to_aiohttp_response(await self.app.oauth_flow.handle_callback(await to_bolt_request(request)))
+
+
+def build(rt: Runtime) -> tuple[SlackClients, AsyncApp | None, str]:
+    """Clients and the Bolt app for the configured mode, or None and the status line saying why not."""
+    s = rt.settings
+    mode = _mode(s)
+    if mode is None:
+        return SlackClients(s), None, OFF
+    socket = s.slack_app_token is not None
+    if s.slack_signing_secret is None and not socket:
+        return SlackClients(s), None, "slack: off — SLACK_SIGNING_SECRET is missing (requests can't be verified)"
+    base_logger = quiet_slack_logs()
+    secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
+    common: dict[str, Any] = {"signing_secret": secret, "process_before_response": True, "logger": base_logger}
+    if mode == "oauth":
+        store = installation_store(s.slack_client_id or "", rt.db.engine)
+        clients = SlackClients(s, store)
+        assert s.slack_client_secret is not None
+        oauth = AsyncOAuthSettings(
+            client_id=s.slack_client_id,
+            client_secret=s.slack_client_secret.get_secret_value(),
+            scopes=SCOPES,
+            installation_store=store,
+            state_store=state_store(rt.db.engine),
+            install_path="/slack/install",
+            redirect_uri_path="/slack/oauth_redirect",
+        )
+        app = AsyncApp(client=clients.client(None), oauth_settings=oauth, **common)
+        how = "OAuth (many workspaces: /slack/install)"
+    else:
+        clients = SlackClients(s)
+        assert s.slack_bot_token is not None
+        app = AsyncApp(client=clients.client(s.slack_bot_token.get_secret_value()), **common)
+        how = "one workspace"
+    transport = "Socket Mode" if socket else "HTTP at /slack/events"
+    return clients, app, f"slack: on — {how}, {transport}, command {s.slack_command}"
+
+
+async def mount(app: web.Application, rt: Runtime) -> str:
+    clients, bolt, status = build(rt)
+    if bolt is None:
+        return status
+    adapter = SlackAdapter(rt, clients, bolt)
+    sender = SlackSender(clients)
+    rt.senders["slack"] = sender
+    rt.extras["slack"] = adapter
+    app[SLACK] = adapter
+    if rt.settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        socket = AsyncSocketModeHandler(bolt, rt.settings.slack_app_token.get_secret_value(), web_client=bolt.client)
+
+        async def connect(_: web.Application) -> None:
+            await socket.connect_async()
+
+        async def disconnect(_: web.Application) -> None:
+            await socket.close_async()
+
+        app.on_startup.append(connect)
+        app.on_shutdown.append(disconnect)
+    else:
+        app.router.add_post("/slack/events", adapter.http)
+        if bolt.oauth_flow is not None:
+            app.router.add_get("/slack/install", adapter.install)
+            app.router.add_get("/slack/oauth_redirect", adapter.oauth_redirect)
+
+    async def finish(_: web.Application) -> None:
+        await adapter.idle()
+
+    app.on_shutdown.append(finish)
+    return status
+
+
+async def register_sender(rt: Runtime) -> str:
+    """For `uptake worker`: only the outbound sender, no routes."""
+    mode = _mode(rt.settings)
+    if mode is None:
+        return OFF
+    quiet_slack_logs()
+    store = installation_store(rt.settings.slack_client_id or "", rt.db.engine) if mode == "oauth" else None
+    rt.senders["slack"] = SlackSender(SlackClients(rt.settings, store))
+    return f"slack: sender on ({'OAuth, many workspaces' if store else 'one workspace'})"
+
+
+# ---------------------------------------------------------------- command line
+
+cli = typer.Typer(help="Slack app setup.", no_args_is_help=True)
+
+
+@cli.callback()
+def _group() -> None:
+    """Slack app setup (a group, so `uptake slack manifest` keeps its name)."""
+
+
+def manifest_text(url: str, command: str = "/uptake", path: Path = MANIFEST) -> str:
+    """manifests/slack.yml with the public URL (and the slash command) filled in."""
+    base = url.rstrip("/")
+    if not re.match(r"^https://[^\s/]+", base):
+        raise ValueError("the URL must start with https:// (Slack only calls HTTPS endpoints)")
+    return path.read_text(encoding="utf-8").replace("https://HOST", base).replace("/uptake", command)
+
+
+@cli.command("manifest")
+def manifest(
+    url: str = typer.Option(..., "--url", help="Public base URL of Uptake, e.g. https://uptake.example.com"),
+) -> None:
+    """Print the Slack app manifest with the request URLs filled in (paste it at api.slack.com/apps → From a
+    manifest)."""
+    from bot.config import get_settings
+
+    try:
+        typer.echo(manifest_text(url, get_settings().slack_command))
+    except ValueError as e:
+        typer.echo(f"uptake: {e}", err=True)
+        raise typer.Exit(2) from None

@@ -1,0 +1,215 @@
+"""Default matcher: word and character n-grams, no heavy dependency (numpy only).
+
+Each entry is scored by the cosine to the centroid of its phrasings plus half the cosine to its closest
+phrasing; character n-grams make it robust to typos. Inverse document frequency is computed over entries,
+not phrasings, so words that every entry shares count for little. Raw scores are calibrated on held-out
+phrasings (see calibration.py).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
+
+import numpy as np
+
+from handlers.faq.scoring import CalibratedMatcher
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+NEAREST_WEIGHT = 0.5
+
+
+@lru_cache(maxsize=100_000)
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+@lru_cache(maxsize=100_000)
+def _word_grams(word: str) -> tuple[str, ...]:
+    """The stem as a word feature, then character 3–5-grams of the padded stem."""
+    stem = _stem(word)
+    padded = f" {stem} "
+    grams = [f"w:{stem}"]
+    for n in range(3, 6):
+        grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return tuple(grams)
+
+
+def words_of(text: str) -> list[str]:
+    """Casefolded words of a text."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def _bigrams(words: Sequence[str]) -> list[str]:
+    return [f"{a} {b}" for a, b in pairwise(_stem(w) for w in words)]
+
+
+@dataclass(frozen=True)
+class _Postings:
+    """Column-major sparse matrix: for each feature, the items that have it and their weights."""
+
+    ptr: np.ndarray
+    item: np.ndarray
+    weight: np.ndarray
+    n_items: int
+
+    @classmethod
+    def from_sorted(
+        cls, items: np.ndarray, feats: np.ndarray, weights: np.ndarray, n_feats: int, n_items: int
+    ) -> _Postings:
+        """Postings from triples already sorted by feature."""
+        ptr = np.zeros(n_feats + 1, dtype=np.int64)
+        np.cumsum(np.bincount(feats, minlength=n_feats), out=ptr[1:])
+        return cls(ptr, items.astype(np.int32), weights.astype(np.float32), n_items)
+
+    def dot(self, query_ptr: np.ndarray, feats: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Dense (queries x items) product with a batch of sparse queries given in CSR form."""
+        n_queries = query_ptr.size - 1
+        starts = self.ptr[feats]
+        lengths = self.ptr[feats + 1] - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros((n_queries, self.n_items))
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        query_of_feat = np.repeat(np.arange(n_queries), np.diff(query_ptr))
+        cells = np.repeat(query_of_feat, lengths) * self.n_items + self.item[offsets]
+        values = self.weight[offsets] * np.repeat(weights, lengths)
+        return np.bincount(cells, values, minlength=n_queries * self.n_items).reshape(n_queries, -1)
+
+
+@dataclass(frozen=True)
+class _Index:
+    idf: np.ndarray
+    centroids: _Postings
+    phrasings: _Postings
+    class_starts: np.ndarray  # phrasings are grouped by entry, so per-entry maxima are a reduceat
+
+
+class LexicalMatcher(CalibratedMatcher):
+    """Fast default matcher; see the module docstring for how it scores and calibrates."""
+
+    def __init__(self, n_folds: int = 5, seed: int = 0) -> None:
+        super().__init__(n_folds, seed)
+        self._vocab: dict[str, int] = {}
+        self._index: _Index | None = None
+
+    def _prepare(self, texts: Sequence[str], labels: Sequence[int]) -> None:
+        self._vocab = {}
+        self._row_ptr, self._feats, self._tfs = self._vectorise(texts, grow=True)
+        self._labels = np.asarray(labels, dtype=np.int64)
+        self._sort_by_feature()
+
+    def _build_final(self, train: np.ndarray) -> None:
+        self._index = self._build(train)
+
+    def raw_scores(self, text: str) -> np.ndarray:
+        """Uncalibrated score in [0, 1] for every entry (the hybrid matcher mixes these)."""
+        if self._index is None:
+            return np.zeros(len(self._ids))
+        ptr, feats, tfs = self._vectorise([text], grow=False)
+        return self._scores(self._index, ptr, feats, tfs)[0]
+
+    def _vectorise(self, texts: Sequence[str], grow: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR rows of sublinear term frequencies; `grow` adds unseen n-grams to the vocabulary."""
+        word_ids: dict[str, np.ndarray] = {}
+        parts: list[np.ndarray] = []
+        rows: list[int] = []
+        for text in texts:
+            words = words_of(text)
+            grams_ids = []
+            for word in words:
+                ids = word_ids.get(word)
+                if ids is None:
+                    ids = word_ids[word] = self._ids_of(_word_grams(word), grow)
+                grams_ids.append(ids)
+            grams_ids.append(self._ids_of(_bigrams(words), grow))
+            ids = np.concatenate(grams_ids)
+            parts.append(ids)
+            rows.append(ids.size)
+        n_feats = max(len(self._vocab), 1)
+        flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        row_of = np.repeat(np.arange(len(texts)), rows)
+        keys, counts = np.unique(row_of * n_feats + flat, return_counts=True)
+        key_rows = keys // n_feats
+        ptr = np.searchsorted(key_rows, np.arange(len(texts) + 1))
+        return ptr, keys % n_feats, 1.0 + np.log(counts)
+
+    def _ids_of(self, grams: Sequence[str], grow: bool) -> np.ndarray:
+        vocab = self._vocab
+        if grow:
+            return np.fromiter((vocab.setdefault(g, len(vocab)) for g in grams), np.int64, len(grams))
+        return np.fromiter((vocab[g] for g in grams if g in vocab), np.int64)
+
+    def _sort_by_feature(self) -> None:
+        """One global sort, so every fold's index is built by linear passes instead of sorting again."""
+        rows = np.repeat(np.arange(self._row_ptr.size - 1), np.diff(self._row_ptr))
+        order = np.lexsort((rows, self._feats))
+        self._by_feat = (rows[order], self._feats[order], self._tfs[order])
+
+    def _build(self, train: np.ndarray) -> _Index:
+        """Index over the given phrasings (ascending, so grouped by entry as training_texts emits them)."""
+        all_rows, all_feats, all_tfs = self._by_feat
+        selected = np.zeros(self._row_ptr.size - 1, dtype=bool)
+        selected[train] = True
+        keep = selected[all_rows]
+        local_row = np.cumsum(selected) - 1
+        rows, feats, tfs = local_row[all_rows[keep]], all_feats[keep], all_tfs[keep]
+        entries, local_entry = np.unique(self._labels[train], return_inverse=True)
+        entry = local_entry[rows]
+        n_feats, n_entries = len(self._vocab), entries.size
+        # Sorted by (feature, row) and rows grouped by entry, so each (feature, entry) pair is one run.
+        starts_run = np.ones(rows.size, dtype=bool)
+        starts_run[1:] = (feats[1:] != feats[:-1]) | (entry[1:] != entry[:-1])
+        run_id = np.cumsum(starts_run) - 1
+        run_feat, run_entry = feats[starts_run], entry[starts_run]
+        # Document frequency over entries, not phrasings.
+        df = np.bincount(run_feat, minlength=n_feats)
+        idf = np.where(df > 0, np.log((1.0 + n_entries) / (1.0 + df)) + 1.0, 0.0)
+        weights = tfs * idf[feats]
+        weights /= np.sqrt(np.bincount(rows, weights**2, minlength=train.size))[rows]
+        sums: np.ndarray = np.bincount(run_id, weights).astype(np.float64)
+        sums /= np.sqrt(np.bincount(run_entry, sums**2, minlength=n_entries))[run_entry]
+        return _Index(
+            idf=idf,
+            centroids=_Postings.from_sorted(run_entry, run_feat, sums, n_feats, n_entries),
+            phrasings=_Postings.from_sorted(rows, feats, weights, n_feats, train.size),
+            class_starts=np.searchsorted(local_entry, np.arange(n_entries)),
+        )
+
+    @staticmethod
+    def _scores(index: _Index, ptr: np.ndarray, feats: np.ndarray, tfs: np.ndarray) -> np.ndarray:
+        """Raw scores (queries x entries) for a batch of vectorised queries."""
+        weights = tfs * index.idf[feats]
+        rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+        norms = np.sqrt(np.bincount(rows, weights**2, minlength=ptr.size - 1))
+        weights = np.divide(weights, norms[rows], out=np.zeros_like(weights), where=norms[rows] > 0)
+        centroid = index.centroids.dot(ptr, feats, weights)
+        nearest = np.maximum.reduceat(index.phrasings.dot(ptr, feats, weights), index.class_starts, axis=1)
+        return np.clip((centroid + NEAREST_WEIGHT * nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
+
+    def _score_fold(self, train: np.ndarray, queries: np.ndarray) -> list[np.ndarray]:
+        index = self._build(train)
+        out: list[np.ndarray] = []
+        for chunk in np.array_split(queries, max(1, queries.size // 64)):
+            rows, feats, tfs = _gather_rows(self._row_ptr, self._feats, self._tfs, chunk)
+            ptr = np.searchsorted(rows, np.arange(chunk.size + 1))
+            out.extend(self._scores(index, ptr, feats, tfs))
+        return out
+
+
+def _gather_rows(
+    ptr: np.ndarray, feats: np.ndarray, values: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO (local row, feature, value) of the selected CSR rows, in the order given."""
+    starts = ptr[rows]
+    lengths = ptr[rows + 1] - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+    return np.repeat(np.arange(rows.size), lengths), feats[offsets], values[offsets]
