@@ -83,15 +83,12 @@ def _too_long(rt: Runtime, request: Request) -> Reply | None:
 
 
 async def _handle(rt: Runtime, request: Request) -> Reply:
+    key = request.event_id[:200] if request.event_id else None
     async with rt.db.session() as session:
-        if request.event_id:
-            session.add(ProcessedEvent(key=request.event_id[:200], at=rt.clock.now()))
-            try:
-                await session.flush()
-            except IntegrityError:
-                await session.rollback()
-                log.info("duplicate event ignored key=%s", request.event_id)
-                return Reply.nothing()
+        # A cheap read first: a platform retry of something already handled costs one lookup.
+        if key and await session.get(ProcessedEvent, key) is not None:
+            log.info("duplicate event ignored key=%s", key)
+            return Reply.nothing()
         rollout = await rt.default_rollout(session)
         person, link = await resolve_person(session, request.identity, rt.clock.now())
         role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
@@ -106,13 +103,18 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
         except UserError as e:
             await session.rollback()
             return Reply.say(e.message)
-        try:
-            await session.commit()
-        except IntegrityError:
-            # A concurrent duplicate (same event id) committed first: this one has no effect.
-            await session.rollback()
-            log.info("concurrent duplicate ignored key=%s", request.event_id)
-            return Reply.nothing()
+        if key:
+            # The key is written last, in the handler's transaction: effects and key commit together, and on
+            # SQLite the write lock is not held while the handler runs. A concurrent duplicate fails here.
+            await session.flush()
+            session.add(ProcessedEvent(key=key, at=rt.clock.now()))
+            try:
+                await session.flush()
+            except IntegrityError:
+                await session.rollback()
+                log.info("concurrent duplicate ignored key=%s", key)
+                return Reply.nothing()
+        await session.commit()
         return reply
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import yaml
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, SystemClock
@@ -133,8 +134,16 @@ async def sync_rollout(session: AsyncSession, content_dir: Path, slug: str) -> R
     data = read_rollout_file(content_dir)
     rollout = await session.scalar(select(Rollout).where(Rollout.slug == slug))
     if rollout is None:
-        rollout = Rollout(slug=slug, name=data.get("name") or "Our rollout")
-        session.add(rollout)
+        try:
+            async with session.begin_nested():
+                rollout = Rollout(slug=slug, name=data.get("name") or "Our rollout")
+                session.add(rollout)
+        except IntegrityError:
+            # Several first requests raced to create it; another one won.
+            rollout = await session.scalar(select(Rollout).where(Rollout.slug == slug))
+            if rollout is None:
+                raise
+            return rollout
     for key, value in data.items():
         setattr(rollout, key, value)
     await session.flush()
