@@ -168,8 +168,13 @@ async def run_due(
                 if old:
                     log.warning(
                         "job %s for rollout %s: %d occurrence(s) missed beyond the %ss grace window, skipped (%s … %s)",
-                        spec.job_id, rollout.slug, len(old), spec.grace_seconds, old[0][1], old[-1][1],
-                    )  # fmt: skip
+                        spec.job_id,
+                        rollout.slug,
+                        len(old),
+                        spec.grace_seconds,
+                        old[0][1],
+                        old[-1][1],
+                    )
                 recent = old[-MAX_LOOKBACK:] + recent
                 skip_old = len(old[-MAX_LOOKBACK:])
             else:
