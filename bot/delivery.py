@@ -70,6 +70,7 @@ class OutboxSender:
         self.sleep: Sleep = sleep or asyncio.sleep
         self.hold = hold  # seconds a row may wait for its bucket in process; longer waits go back to the table
         self.rand = rand
+        self._claims = 0
 
     def now(self) -> dt.datetime:
         return self.rt.clock.now()
@@ -102,24 +103,22 @@ class OutboxSender:
         SQLite: one UPDATE … WHERE id IN (SELECT …) — a single write statement, atomic under SQLite's one writer.
         """
         until = now + self.lease
+        self._claims += 1
+        token = f"{self.worker_id}/{self._claims}"  # one per claim, so this claim's rows are told apart
         stmt = select(OutboxMessage).where(*where).order_by(*order).limit(limit or self.batch)
         if not self.rt.db.is_sqlite:
             rows = list(await session.scalars(stmt.with_for_update(skip_locked=True)))
             for row in rows:
-                row.status, row.claimed_by, row.claimed_until = "sending", self.worker_id, until
+                row.status, row.claimed_by, row.claimed_until = "sending", token, until
             return rows
         ids = select(OutboxMessage.id).where(*where).order_by(*order).limit(limit or self.batch)
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids.scalar_subquery()))
-            .values(status="sending", claimed_by=self.worker_id, claimed_until=until)
+            .values(status="sending", claimed_by=token, claimed_until=until)
             .execution_options(synchronize_session=False)
         )
-        taken = select(OutboxMessage).where(
-            OutboxMessage.claimed_by == self.worker_id,
-            OutboxMessage.status == "sending",
-            OutboxMessage.claimed_until == until,
-        )
+        taken = select(OutboxMessage).where(OutboxMessage.claimed_by == token, OutboxMessage.status == "sending")
         return list(await session.scalars(taken.order_by(OutboxMessage.id).execution_options(populate_existing=True)))
 
     async def _target(self, session: AsyncSession, row: OutboxMessage) -> bool:
@@ -207,7 +206,7 @@ class OutboxSender:
                 update(OutboxMessage)
                 .where(
                     OutboxMessage.id == row.id,
-                    OutboxMessage.claimed_by == self.worker_id,
+                    OutboxMessage.claimed_by == row.claimed_by,
                     OutboxMessage.status == "sending",
                 )
                 .values(**values)
@@ -246,7 +245,7 @@ class OutboxSender:
                 )
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == self.worker_id)
+                .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == row.claimed_by)
                 .values(**values)
             )
             await session.commit()
@@ -317,7 +316,7 @@ class OutboxSender:
         async with self.rt.db.session() as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == self.worker_id)
+                .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == row.claimed_by)
                 .values(**values)
             )
             await session.commit()

@@ -13,7 +13,7 @@ from bot.codec import dump_message
 from bot.context import Ctx, JobCtx
 from bot.model import Actions, Button, Context, Fact, Message, Reply, Request, Section, lit
 from bot.outbox import enqueue, enqueue_many
-from bot.tables import OutboxMessage
+from bot.tables import OutboxMessage, Rollout
 from handlers.broadcasts import compose
 from handlers.broadcasts.tables import Broadcast, BroadcastAck
 
@@ -150,7 +150,7 @@ async def follow_up(ctx: JobCtx) -> None:
     for b in scheduled:
         r = await receipt(session, b)
         if b.ask_ack and b.reminded_at is None and r.first_sent and r.first_sent + dt.timedelta(hours=hours) <= now:
-            await remind(session, b, rollout)
+            await remind(session, b, rollout, now)
             b.reminded_at = now
         if b.reported_at is None and r.total and not r.pending and b.author_id:
             await enqueue(
@@ -168,7 +168,7 @@ async def follow_up(ctx: JobCtx) -> None:
             b.reported_at = now
 
 
-async def remind(session: AsyncSession, b: Broadcast, rollout: object) -> int:
+async def remind(session: AsyncSession, b: Broadcast, rollout: Rollout, now: dt.datetime) -> int:
     """Queue one reminder to every delivered person who has not acknowledged (keys make it once per person)."""
     group = f"broadcast:{b.id}:r{b.revision}"
     acked = select(BroadcastAck.person_id).where(BroadcastAck.broadcast_id == b.id)
@@ -182,7 +182,7 @@ async def remind(session: AsyncSession, b: Broadcast, rollout: object) -> int:
             )
         )
     )
-    msg = compose.broadcast_message(b, await compose.author_name(session, b), rollout, reminder=True)  # type: ignore[arg-type]
+    msg = compose.broadcast_message(b, await compose.author_name(session, b), rollout, reminder=True)
     payload = dump_message(msg)
     rows = [
         {
@@ -193,6 +193,7 @@ async def remind(session: AsyncSession, b: Broadcast, rollout: object) -> int:
             "group_key": f"broadcast:{b.id}:reminder",
             "payload": payload,
             "mandatory": b.mandatory,
+            "not_before": now,
         }
         for pid in people
     ]
