@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import JobCtx
@@ -63,7 +63,8 @@ def fire_times(cron: str, tz: ZoneInfo, after: dt.datetime, until: dt.datetime) 
     """Fire times in (after, until] as (UTC time, local wall-clock key), iterating in UTC so DST cannot loop."""
     trigger = CronTrigger.from_crontab(cron, timezone=tz)
     out: list[tuple[dt.datetime, str]] = []
-    cursor = after + dt.timedelta(seconds=1)
+    # Start a few hours early: a time inside a spring-forward gap is only found from a cursor before the gap.
+    cursor = after - dt.timedelta(hours=3) + dt.timedelta(seconds=1)
     while len(out) < 100_000:
         nxt = trigger.get_next_fire_time(None, cursor.astimezone(tz))
         if nxt is None:
@@ -157,34 +158,34 @@ async def run_due(
                 continue
             grace = dt.timedelta(seconds=spec.grace_seconds)
             async with rt.db.session() as session:
-                last = await session.scalar(
-                    select(func.max(JobRun.fire_time)).where(
-                        JobRun.job_id == spec.job_id, JobRun.rollout_id == rollout.id
+                last = (
+                    await session.execute(
+                        select(JobRun.fire_time, JobRun.fire_key)
+                        .where(JobRun.job_id == spec.job_id, JobRun.rollout_id == rollout.id)
+                        .order_by(JobRun.fire_time.desc())
+                        .limit(1)
                     )
-                )
-            recent = fire_times(cron, tz, now - grace, now)
-            if last is not None and last < now - grace:
-                old = fire_times(cron, tz, last, now - grace)
-                if old:
-                    log.warning(
-                        "job %s for rollout %s: %d occurrence(s) missed beyond the %ss grace window, skipped (%s … %s)",
-                        spec.job_id,
-                        rollout.slug,
-                        len(old),
-                        spec.grace_seconds,
-                        old[0][1],
-                        old[-1][1],
-                    )
-                recent = old[-MAX_LOOKBACK:] + recent
-                skip_old = len(old[-MAX_LOOKBACK:])
-            else:
-                skip_old = 0
+                ).first()
+            start = now - grace if last is None else last[0]
+            # Only what came after the last recorded occurrence (and not its DST twin with the same wall time).
+            due = [(at, key) for at, key in fire_times(cron, tz, start, now) if last is None or key != last[1]]
+            old = [(at, key) for at, key in due if at <= now - grace][-MAX_LOOKBACK:]
+            recent = [(at, key) for at, key in due if at > now - grace]
+            skipped_old = 0
+            for at, key in old:
+                if await _record(rt, Occurrence(spec.job_id, rollout.id, at, key), "skipped", worker, "missed"):
+                    skipped_old += 1
+                    result["skipped"].append(f"{spec.job_id}@{rollout.slug} {key}")
+            if skipped_old:
+                log.warning(
+                    "job %s for rollout %s: %d occurrence(s) missed beyond the %ss grace window, skipped (%s … %s)",
+                    spec.job_id, rollout.slug, skipped_old, spec.grace_seconds, old[0][1], old[-1][1],
+                )  # fmt: skip
             for i, (at, key) in enumerate(recent):
                 occ = Occurrence(spec.job_id, rollout.id, at, key)
                 label = f"{spec.job_id}@{rollout.slug} {key}"
-                if i < len(recent) - 1 or i < skip_old:
-                    why = "missed beyond the grace window" if i < skip_old else "coalesced into a later occurrence"
-                    if await _record(rt, occ, "skipped", worker, why):
+                if i < len(recent) - 1:
+                    if last is not None and await _record(rt, occ, "skipped", worker, "coalesced into a later run"):
                         result["skipped"].append(label)
                     continue
                 result[await run_occurrence(rt, spec, occ, worker)].append(label)
