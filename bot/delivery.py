@@ -16,7 +16,7 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -71,9 +71,22 @@ class OutboxSender:
         self.hold = hold  # seconds a row may wait for its bucket in process; longer waits go back to the table
         self.rand = rand
         self._claims = 0
+        self._write_lock = asyncio.Lock()
+        self._gate = asyncio.Semaphore(max(1, self.concurrency))
 
     def now(self) -> dt.datetime:
         return self.rt.clock.now()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for recording an outcome. On SQLite one at a time: concurrent writers would otherwise wait
+        in SQLite's sleeping busy handler, which cuts a 250/s fan-out to a few dozen per second."""
+        if not self.rt.db.is_sqlite:
+            async with self.rt.db.session() as session:
+                yield session
+            return
+        async with self._write_lock, self.rt.db.session() as session:
+            yield session
 
     # ------------------------------------------------------------------ claim
 
@@ -83,14 +96,10 @@ class OutboxSender:
         Muted rows end `cancelled` and rows without a reachable identity end `failed` right here.
         """
         now = self.now()
-        async with self.rt.db.session() as session:
+        async with self._writing() as session:
             due = (OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
             rows = await self._grab(session, due, (OutboxMessage.next_attempt_at, OutboxMessage.id), limit, now)
-            claimed: list[OutboxMessage] = []
-            for row in rows:
-                if row.person_id is not None and not await self._target(session, row):
-                    continue
-                claimed.append(row)
+            claimed = await self._targets(session, rows)
             await session.commit()
             return claimed
 
@@ -121,32 +130,49 @@ class OutboxSender:
         taken = select(OutboxMessage).where(OutboxMessage.claimed_by == token, OutboxMessage.status == "sending")
         return list(await session.scalars(taken.order_by(OutboxMessage.id).execution_options(populate_existing=True)))
 
-    async def _target(self, session: AsyncSession, row: OutboxMessage) -> bool:
-        """Pick the person's platform identity for this row; False when the row ended (muted / unreachable)."""
-        person = await session.get(Person, row.person_id)
-        muted = (person.notify_prefs or {}).get("muted", []) if person else []
-        if not row.mandatory and row.kind in muted:
-            row.status, row.error = "cancelled", "muted by the person"
-            return False
-        if row.user_id and row.platform in self.rt.senders:
-            return True  # chosen on an earlier attempt: keep the same conversation (reconciliation looks there)
-        link = await pick_identity(session, self.rt, row.person_id or 0)
-        if link is None:
-            row.status, row.error = "failed", "no reachable identity on an enabled platform"
-            return False
-        row.platform, row.workspace, row.user_id = link.platform, link.workspace, link.user_id
-        return True
+    async def _targets(self, session: AsyncSession, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+        """Pick each person row's platform identity (two queries per batch); muted / unreachable rows end here."""
+        pids = {r.person_id for r in rows if r.person_id is not None}
+        prefs: dict[int, dict[str, Any]] = {}
+        links: dict[int, list[PlatformIdentity]] = {}
+        if pids:
+            found = await session.execute(select(Person.id, Person.notify_prefs).where(Person.id.in_(pids)))
+            prefs = {pid: p or {} for pid, p in found.all()}
+            for link in await session.scalars(
+                select(PlatformIdentity)
+                .where(PlatformIdentity.person_id.in_(pids), PlatformIdentity.reachable.is_(True))
+                .order_by(PlatformIdentity.last_seen_at.desc().nulls_last(), PlatformIdentity.id)
+            ):
+                links.setdefault(link.person_id, []).append(link)
+        claimed: list[OutboxMessage] = []
+        for row in rows:
+            if row.person_id is None:
+                claimed.append(row)
+                continue
+            if not row.mandatory and row.kind in prefs.get(row.person_id, {}).get("muted", []):
+                row.status, row.error = "cancelled", "muted by the person"
+                continue
+            if row.user_id and row.platform in self.rt.senders:
+                claimed.append(row)  # chosen on an earlier attempt: same conversation (reconciliation looks there)
+                continue
+            link = next(
+                (k for k in links.get(row.person_id, []) if k.platform in self.rt.senders and k.workspace != "*"), None
+            )
+            if link is None:
+                row.status, row.error = "failed", "no reachable identity on an enabled platform"
+                continue
+            row.platform, row.workspace, row.user_id = link.platform, link.workspace, link.user_id
+            claimed.append(row)
+        return claimed
 
     # ------------------------------------------------------------------ send
 
     async def send_claimed(self, rows: list[OutboxMessage]) -> None:
-        gate = asyncio.Semaphore(max(1, self.concurrency))
+        await asyncio.gather(*(self._gated(r) for r in rows))
 
-        async def one(row: OutboxMessage) -> None:
-            async with gate:
-                await self.send_row(row)
-
-        await asyncio.gather(*(one(r) for r in rows))
+    async def _gated(self, row: OutboxMessage) -> None:
+        async with self._gate:
+            await self.send_row(row)
 
     async def send_row(self, row: OutboxMessage) -> None:
         platform, workspace = row.platform or "", row.workspace or ""
@@ -179,7 +205,7 @@ class OutboxSender:
             await self._failed(row, SendError(f"{type(e).__name__}: {e}", transient=True), call)
         else:
             self.limiter.succeeded(platform, workspace, call)
-            async with self.rt.db.session() as session:
+            async with self._writing() as session:
                 await session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id)
@@ -201,7 +227,7 @@ class OutboxSender:
             values["throttled"] = OutboxMessage.throttled + 1
         if error:
             values["error"] = error[:500]
-        async with self.rt.db.session() as session:
+        async with self._writing() as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(
@@ -232,7 +258,7 @@ class OutboxSender:
             values["status"] = "failed"
             if e.transient:
                 values["error"] = f"gave up after {attempts} attempts: {e}"[:500]
-        async with self.rt.db.session() as session:
+        async with self._writing() as session:
             if e.unreachable and row.person_id is not None:
                 await session.execute(
                     update(PlatformIdentity)
@@ -256,7 +282,7 @@ class OutboxSender:
     async def _share_pause(self, bucket: str, until: float, reason: str) -> None:
         at = dt.datetime.fromtimestamp(until, dt.UTC)
         strikes = self.limiter.strikes.get(bucket, 1)
-        async with self.rt.db.session() as session:
+        async with self._writing() as session:
             pause = await session.get(OutboxPause, bucket)
             if pause is None:
                 session.add(OutboxPause(bucket=bucket, until=at, reason=reason[:200], strikes=strikes))
@@ -278,7 +304,7 @@ class OutboxSender:
     async def recover(self, limit: int | None = None) -> int:
         """Settle rows a crashed worker left in `sending`: reconcile, resend (flagged) or fail with a reason."""
         now = self.now()
-        async with self.rt.db.session() as session:
+        async with self._writing() as session:
             expired = (OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
             stuck = await self._grab(session, expired, (OutboxMessage.id,), limit, now)
             await session.commit()
@@ -313,7 +339,7 @@ class OutboxSender:
             )
         else:
             values.update(status="failed", error="outcome unknown after a crash; not resent (cannot be checked)")
-        async with self.rt.db.session() as session:
+        async with self._writing() as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == row.claimed_by)
@@ -339,13 +365,32 @@ class OutboxSender:
             )
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
+        """The worker loop: keeps about one batch claimed ahead of the rate limiter, so claiming (a database round
+        trip) overlaps with sending instead of pausing it; recovery and shared pauses are checked every second."""
+        inflight: set[asyncio.Task[None]] = set()
+        checked = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
-            if await self.run_once():
+            if loop.time() - checked >= 1.0:
+                await self.recover()
+                await self.load_pauses()
+                checked = loop.time()
+            rows = await self.claim() if len(inflight) < self.batch else []
+            for row in rows:
+                task = asyncio.create_task(self._gated(row))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+            if rows:
+                continue
+            if inflight:
+                await asyncio.wait(inflight, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
                 continue
             due = await self.next_due()
             wait = idle if due is None else min(idle, max(0.01, (due - self.now()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
+        if inflight:
+            await asyncio.gather(*inflight, return_exceptions=True)
 
 
 async def pick_identity(session: AsyncSession, rt: Runtime, person_id: int) -> PlatformIdentity | None:

@@ -152,7 +152,8 @@ class RateLimiter:
         """The platform said "too many": pause the whole (workspace, method) bucket; returns the pause end."""
         spec = self.limits.get(platform) or PlatformLimits(methods={}, rules={})
         base = workspace_bucket(platform, workspace, self.method(platform, call))
-        strikes = self.strikes.get(base, 0) + 1
+        same_episode = self.paused.get(base, 0.0) > now  # answers to calls already in flight count once
+        strikes = self.strikes.get(base, 1) if same_episode else self.strikes.get(base, 0) + 1
         self.strikes[base] = strikes
         pause = retry_after if retry_after is not None else spec.default_retry_after
         if strikes >= spec.strikes_for_long_pause:
