@@ -277,7 +277,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="one JSON object per scenario")
     p.add_argument("--recipients", type=int, default=10_000)
-    p.add_argument("--rate", type=int, default=250, help="the mock's workspace/tenant limit per second")
+    p.add_argument("--rate", type=int, default=100, help="the mock's workspace/tenant limit per second")
     p.add_argument("--headroom", type=float, default=0.95, help="share of the platform limit the senders use")
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     p.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
