@@ -79,6 +79,7 @@ def workspace_bucket(platform: str, workspace: str, method: str) -> str:
 @dataclass
 class _Bucket:
     windows: Windows
+    pace: bool = False  # spread calls evenly instead of bursting a whole window at once
     logs: list[deque[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -87,6 +88,11 @@ class _Bucket:
     def wait(self, now: float) -> float:
         """Seconds until one more call fits every window (0 = now)."""
         longest = 0.0
+        if self.pace and self.logs and self.logs[0]:
+            # A burst of a whole window arrives at the platform with jitter and spills into its next window
+            # (429s); evenly spaced calls keep every window of the platform's own sliding count under the limit.
+            interval = min(w / n for n, w in self.windows)
+            longest = self.logs[0][-1] + interval - now
         for (n, w), log in zip(self.windows, self.logs, strict=True):
             if len(log) >= n:
                 longest = max(longest, log[0] + w - now)
@@ -118,16 +124,19 @@ class RateLimiter:
         spec = self.limits.get(platform)
         return (spec.methods.get(call) if spec else None) or call
 
-    def keys(self, platform: str, workspace: str, call: str, conversation: str | None) -> list[tuple[str, Windows]]:
+    def keys(
+        self, platform: str, workspace: str, call: str, conversation: str | None
+    ) -> list[tuple[str, Windows, bool]]:
+        """(bucket key, windows, paced): the workspace bucket is paced, a conversation may burst within its windows."""
         spec = self.limits.get(platform)
         method = self.method(platform, call)
         rules = spec.rules.get(method, {}) if spec else {}
         base = workspace_bucket(platform, workspace, method)
-        out: list[tuple[str, Windows]] = []
+        out: list[tuple[str, Windows, bool]] = []
         if rules.get("workspace"):
-            out.append((base, rules["workspace"]))
+            out.append((base, rules["workspace"], True))
         if conversation and rules.get("conversation"):
-            out.append((f"{base}:{conversation}", rules["conversation"]))
+            out.append((f"{base}:{conversation}", rules["conversation"], False))
         return out
 
     def reserve(self, platform: str, workspace: str, call: str, conversation: str | None, now: float) -> float:
@@ -140,7 +149,7 @@ class RateLimiter:
         if paused > 0:
             return paused
         keys = self.keys(platform, workspace, call, conversation)
-        buckets = [self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w)) for k, w in keys]
+        buckets = [self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace)) for k, w, pace in keys]
         wait = max((b.wait(now) for b in buckets), default=0.0)
         if wait > 0:
             return wait

@@ -169,23 +169,48 @@ async def test_person_without_a_reachable_identity_fails_with_a_reason(
     assert row.status == "failed" and "no reachable identity" in (row.error or "")
 
 
-async def test_workspace_rate_limit_is_enforced_with_the_injected_clock(
+async def test_workspace_rate_limit_is_enforced_and_paced_with_the_injected_clock(
     runtime: Runtime, chat: Chat, slack: RecordingSender, clock: FrozenClock
 ) -> None:
     await _queue(runtime, 20, chat)
-    await drain(runtime)
-    assert len(slack.sent) == 8  # Slack default: 8 chat.postMessage per second per workspace
-    clock.advance(seconds=0.5)
-    await drain(runtime)
-    assert len(slack.sent) == 8
-    clock.advance(seconds=0.5)
-    await drain(runtime)
-    assert len(slack.sent) == 16
-    clock.advance(seconds=1)
-    await drain(runtime)
-    assert len(slack.sent) == 20
-    assert {r.status for r in await _rows(runtime)} == {"sent"}
-    assert all(r.attempts == 1 for r in await _rows(runtime))  # waiting for a slot is not an attempt
+    start = clock.now()
+    for _ in range(40):
+        await drain(runtime)
+        clock.advance(seconds=0.0625)
+    times = [(s.at - start).total_seconds() for s in slack.sent]
+    assert len(times) == 20
+    # Slack default: 8 chat.postMessage per second per workspace, spread evenly (one every 1/8 s), never bursting
+    assert all(b - a >= 0.125 for a, b in itertools.pairwise(times))
+    assert max(sum(1 for t in times if w <= t < w + 1) for w in times) == 8
+    rows = await _rows(runtime)
+    assert {r.status for r in rows} == {"sent"}
+    assert all(r.attempts == 1 for r in rows)  # waiting for a slot is not an attempt
+
+
+def test_teams_limits_hold_in_every_window_over_a_simulated_minute() -> None:
+    from bot.ratelimit import DEFAULT_LIMITS, RateLimiter
+
+    limiter = RateLimiter(DEFAULT_LIMITS)
+    sent: dict[str, list[float]] = {"conv-a": [], "conv-b": []}
+    tenant: list[float] = []
+    t = 0.0
+    while t < 60.0:  # two hot conversations plus a crowd of one-message DMs
+        for conv in ("conv-a", "conv-b"):
+            if limiter.reserve("teams", "T1", "send_to_channel", conv, t) == 0:
+                sent[conv].append(t)
+                tenant.append(t)
+        for i in range(5):
+            if limiter.reserve("teams", "T1", "send_to_person", f"dm-{t}-{i}", t) == 0:
+                tenant.append(t)
+        t = round(t + 0.01, 2)
+
+    def most(times: list[float], window: float) -> int:
+        return max((sum(1 for x in times if s <= x < s + window) for s in times), default=0)
+
+    for times in sent.values():
+        assert most(times, 1) <= 7 and most(times, 2) <= 8 and most(times, 30) <= 60
+        assert len(times) >= 55  # the conversation limits are used, not starved
+    assert most(tenant, 1) <= 50 and len(tenant) >= 45 * 59  # paced at one per 20 ms (10 ms clock steps)
 
 
 async def test_one_message_per_second_per_channel(runtime: Runtime, slack: RecordingSender, clock: FrozenClock) -> None:
@@ -209,6 +234,8 @@ async def test_one_message_per_second_per_channel(runtime: Runtime, slack: Recor
         )
         await s.commit()
     await drain(runtime)
+    clock.advance(seconds=0.125)
+    await drain(runtime)
     assert sorted(x.target for x in slack.sent) == ["channel:W1:C1", "channel:W1:C2"]
     clock.advance(seconds=1)
     await drain(runtime)
@@ -225,17 +252,21 @@ async def test_retry_after_pauses_the_whole_bucket_for_every_worker(
     await _queue(runtime, 5, chat)
     slack.fail(None, SendError("ratelimited", transient=True, retry_after=30))
     await drain(runtime)
+    clock.advance(seconds=0.125)
+    await drain(runtime)
     assert len(slack.calls) == 2 and len(slack.sent) == 1  # stopped at the 429; nothing else hammered the bucket
     async with runtime.db.session() as s:
         pause = await s.get_one(OutboxPause, "slack:W1:chat.postMessage")
         assert pause.until == clock.now() + dt.timedelta(seconds=30)
     assert all(r.next_attempt_at == pause.until for r in await _rows(runtime) if r.status == "pending")
-    clock.advance(seconds=29)
+    clock.advance(seconds=28.875)
     await _queue(runtime, 1, chat, prefix="late")  # due now, but its bucket is paused
     other = OutboxSender(runtime, worker_id="other")  # a second worker learns about the pause from the table
     assert await other.run_once() == 1 and len(slack.calls) == 2
     clock.advance(seconds=1)
-    await drain(runtime)
+    for _ in range(6):
+        await drain(runtime)
+        clock.advance(seconds=0.125)
     rows = await _rows(runtime)
     assert {r.status for r in rows} == {"sent"} and len(slack.sent) == 6
     assert sum(r.throttled for r in rows) == 1 and all(r.attempts <= 1 for r in rows)
