@@ -188,6 +188,12 @@ class OutboxSender:
                 await self._requeue(row, now + dt.timedelta(seconds=wait), count_throttle=False)
                 return
             await self.sleep(wait)
+        if (
+            row.claimed_until is not None
+            and (row.claimed_until - self.now()) < self.lease / 2
+            and not await self._renew(row)
+        ):
+            return  # held too long (a starved event loop): another worker has taken it over, so do not send
         sender = self.rt.senders.get(platform)
         try:
             if sender is None:
@@ -219,6 +225,26 @@ class OutboxSender:
                     )
                 )
                 await session.commit()
+
+    async def _renew(self, row: OutboxMessage) -> bool:
+        """Extend the lease just before the call, only if this worker still holds the row."""
+        until = self.now() + self.lease
+        async with self._writing() as session:
+            res = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.claimed_by == row.claimed_by,
+                    OutboxMessage.status == "sending",
+                )
+                .values(claimed_until=until)
+            )
+            await session.commit()
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            log.warning("outbox row %s: lease lost before sending; left to the worker that took it", row.id)
+            return False
+        row.claimed_until = until
+        return True
 
     async def _requeue(self, row: OutboxMessage, at: dt.datetime, *, count_throttle: bool, error: str = "") -> None:
         """Back to pending (only if this worker still holds it)."""

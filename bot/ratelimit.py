@@ -82,17 +82,21 @@ class _Bucket:
     pace: bool = False  # spread calls evenly instead of bursting a whole window at once
     logs: list[deque[float]] = field(default_factory=list)
 
+    tat: float = 0.0  # theoretical arrival time of the next paced call
+    interval: float = 0.0
+
     def __post_init__(self) -> None:
         self.logs = [deque(maxlen=n) for n, _ in self.windows]
+        self.interval = min((w / n for n, w in self.windows), default=0.0)
 
     def wait(self, now: float) -> float:
         """Seconds until one more call fits every window (0 = now)."""
         longest = 0.0
-        if self.pace and self.logs and self.logs[0]:
+        if self.pace:
             # A burst of a whole window arrives at the platform with jitter and spills into its next window
-            # (429s); evenly spaced calls keep every window of the platform's own sliding count under the limit.
-            interval = min(w / n for n, w in self.windows)
-            longest = self.logs[0][-1] + interval - now
+            # (429s); calls spaced on a theoretical schedule (GCRA) avoid that, and the small tolerance lets a
+            # sender that fell behind (a slow database write) catch up instead of losing the slot for good.
+            longest = self.tat - 2 * self.interval - now
         for (n, w), log in zip(self.windows, self.logs, strict=True):
             if len(log) >= n:
                 longest = max(longest, log[0] + w - now)
@@ -101,6 +105,8 @@ class _Bucket:
     def record(self, now: float) -> None:
         for log in self.logs:
             log.append(now)
+        if self.pace:
+            self.tat = max(self.tat, now) + self.interval
 
     def idle(self, now: float) -> bool:
         horizon = max((w for _, w in self.windows), default=0.0)
