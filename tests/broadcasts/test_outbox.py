@@ -252,13 +252,14 @@ async def test_retry_after_pauses_the_whole_bucket_for_every_worker(
 ) -> None:
     await _queue(runtime, 5, chat)
     slack.fail(None, SendError("ratelimited", transient=True, retry_after=30))
+    start = clock.now()
     await drain(runtime)
     clock.advance(seconds=0.125)
     await drain(runtime)
     assert len(slack.calls) == 2 and len(slack.sent) == 1  # stopped at the 429; nothing else hammered the bucket
     async with runtime.db.session() as s:
         pause = await s.get_one(OutboxPause, "slack:W1:chat.postMessage")
-        assert pause.until == clock.now() + dt.timedelta(seconds=30)
+        assert pause.until == start + dt.timedelta(seconds=30)
     assert all(r.next_attempt_at == pause.until for r in await _rows(runtime) if r.status == "pending")
     clock.advance(seconds=28.875)
     await _queue(runtime, 1, chat, prefix="late")  # due now, but its bucket is paused
