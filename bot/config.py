@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     )
     max_text: int = Field(4000, validation_alias=_alias("UPTAKE_MAX_TEXT", "max_text"))
 
+    # --- outbox (bot/delivery.py) and rate limits (bot/ratelimit.py)
+    rate_limits: str = Field(
+        "", validation_alias=_alias("UPTAKE_RATE_LIMITS", "rate_limits"), description="JSON merged over the defaults"
+    )
+    outbox_lease_seconds: float = Field(120.0, validation_alias=_alias("UPTAKE_OUTBOX_LEASE", "outbox_lease_seconds"))
+    outbox_batch: int = Field(50, validation_alias=_alias("UPTAKE_OUTBOX_BATCH", "outbox_batch"))
+    outbox_concurrency: int = Field(16, validation_alias=_alias("UPTAKE_OUTBOX_CONCURRENCY", "outbox_concurrency"))
+    outbox_max_attempts: int = Field(6, validation_alias=_alias("UPTAKE_OUTBOX_MAX_ATTEMPTS", "outbox_max_attempts"))
+    outbox_resend_unconfirmed: bool = Field(
+        True,
+        validation_alias=_alias("UPTAKE_OUTBOX_RESEND_UNCONFIRMED", "outbox_resend_unconfirmed"),
+        description="After a crash, resend rows whose outcome cannot be checked (flagged possibly duplicated)",
+    )
+
     # --- Slack
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_alias("SLACK_BOT_TOKEN", "slack_bot_token"))
     slack_signing_secret: SecretStr | None = Field(

@@ -7,8 +7,9 @@ committed. The unique `key` makes enqueueing idempotent: a retried event or a re
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.codec import dump_message
@@ -51,3 +52,58 @@ async def enqueue(
     session.add(row)
     await session.flush()
     return row
+
+
+async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], chunk: int = 500) -> int:
+    """Add many rows in the caller's transaction (a broadcast's fan-out); keys that exist are left alone.
+
+    Each dict has the keyword arguments of `enqueue`. Returns how many rows were new.
+    """
+    added = 0
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        keys = [r["key"] for r in part]
+        existing = set(await session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys))))
+        values = []
+        for r in part:
+            if r["key"] in existing:
+                continue
+            existing.add(r["key"])
+            channel = r.get("channel")
+            if (r.get("person_id") is None) == (channel is None):
+                raise ValueError("enqueue needs exactly one of person_id or channel")
+            values.append(
+                {
+                    "key": r["key"],
+                    "rollout_id": r.get("rollout_id"),
+                    "kind": r.get("kind", "notification"),
+                    "group_key": r.get("group_key"),
+                    "person_id": r.get("person_id"),
+                    "platform": channel[0] if channel else None,
+                    "workspace": channel[1] if channel else None,
+                    "channel_id": channel[2] if channel else None,
+                    "payload": r["payload"] if "payload" in r else dump_message(r["message"]),
+                    "mandatory": bool(r.get("mandatory", False)),
+                    "next_attempt_at": r.get("not_before") or dt.datetime.now(dt.UTC),
+                    "status": "pending",
+                    "attempts": 0,
+                    "throttled": 0,
+                    "possibly_duplicate": False,
+                    "created_at": dt.datetime.now(dt.UTC),
+                }
+            )
+        if values:
+            await session.execute(insert(OutboxMessage), values)
+            added += len(values)
+    return added
+
+
+# Kinds of messages people can choose not to receive (`settings`). Capabilities add theirs with message_kind();
+# a row enqueued with `mandatory=True` arrives whatever the person chose.
+MESSAGE_KINDS: dict[str, str] = {"notification": "Notifications about things you asked or reported"}
+
+
+def message_kind(name: str, label: str) -> str:
+    """Declare a kind of message people may mute in `settings`; returns the name for use in `enqueue(kind=…)`."""
+    MESSAGE_KINDS.setdefault(name, label)
+    return name

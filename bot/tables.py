@@ -139,10 +139,49 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     mandatory: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|cancelled
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)  # platform calls that ended in an error or success
+    throttled: Mapped[int] = mapped_column(default=0)  # times re-queued because a rate-limit bucket was paused
+    # the worker holding the `sending` lease, and the platform user a person row is being sent to (reconciliation)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # resent after a crash without being able to check whether the first send arrived (no find_sent)
+    possibly_duplicate: Mapped[bool] = mapped_column(default=False)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_until: Mapped[dt.datetime | None] = mapped_column(default=None)
     platform_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class OutboxPause(Base):
+    """A rate-limit bucket paused for every worker (Retry-After, sustained throttling)."""
+
+    __tablename__ = "outbox_pauses"
+
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)
+    until: Mapped[dt.datetime] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    strikes: Mapped[int] = mapped_column(default=0)  # consecutive throttles; past a limit the pause gets long
+
+
+class JobRun(Base):
+    """One claimed occurrence of a scheduled job: the unique key makes it run once across K workers.
+
+    `fire_key` is the local wall-clock time in the rollout's timezone, so the repeated hour of a DST fall-back
+    cannot run a daily job twice.
+    """
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job_id", "rollout_id", "fire_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(120))
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
+    fire_key: Mapped[str] = mapped_column(String(32))
+    fire_time: Mapped[dt.datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|failed|skipped
+    worker: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -35,7 +35,9 @@ class Worker:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        import bot.delivery  # noqa: F401  (registers the outbox sender and the scheduler parts)
+        # importing registers the parts: the outbox sender and the scheduler
+        import bot.delivery
+        import bot.scheduler  # noqa: F401
 
         for name, fn in _parts.items():
             self.tasks.append(asyncio.create_task(self._run(name, fn), name=f"worker:{name}"))
