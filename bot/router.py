@@ -96,7 +96,7 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
         person, link = await resolve_person(session, request.identity, rt.clock.now())
         role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
         ctx = Ctx(runtime=rt, session=session, person=person, identity=request.identity, rollout=rollout, role=role)
-        person_id, rollout_id = person.id, rollout.id
+        rollout_id = rollout.id
         try:
             reply = await dispatch(request, ctx)
         except Denied as denied:

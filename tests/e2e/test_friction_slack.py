@@ -178,7 +178,8 @@ async def test_lead_resolves_from_the_triage_post_and_reporter_and_plus_one_hear
     await click_button(slack, post, "Set status", user="U9", channel=TRIAGE)
     form = await slack.api.wait("views.open", 3)
     assert f"Status of #{number}" in form.params["view"]["title"]["text"]
-    resp = await slack.submit_view(form, {"status": "resolved", "note": "We added an index; it loads in 2 s"}, user="U9")
+    values = {"status": "resolved", "note": "We added an index; it loads in 2 s"}
+    resp = await slack.submit_view(form, values, user="U9")
     assert resp.status == 200 and not resp.body, resp.body
     await slack.idle()
     assert (await report_row(slack, number)).status == "resolved"
