@@ -93,12 +93,12 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
         person, link = await resolve_person(session, request.identity, rt.clock.now())
         role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
         ctx = Ctx(runtime=rt, session=session, person=person, identity=request.identity, rollout=rollout, role=role)
-        person_id, rollout_id = person.id, rollout.id
+        rollout_id = rollout.id
         try:
             reply = await dispatch(request, ctx)
         except Denied as denied:
             await session.rollback()
-            await _audit_denial(rt, request, person_id, rollout_id, denied)
+            await _audit_denial(rt, request, rollout_id, denied)
             return Reply.say(denied.message)
         except UserError as e:
             await session.rollback()
@@ -141,8 +141,11 @@ async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
         return blocks
 
 
-async def _audit_denial(rt: Runtime, request: Request, person_id: int, rollout_id: int, denied: Denied) -> None:
+async def _audit_denial(rt: Runtime, request: Request, rollout_id: int, denied: Denied) -> None:
+    # The person is resolved again: on first contact the rollback above also undid their creation.
     async with rt.db.session() as session:
+        person, _ = await resolve_person(session, request.identity, rt.clock.now())
+        person_id = person.id
         session.add(
             AuditEntry(
                 rollout_id=rollout_id,

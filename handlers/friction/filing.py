@@ -36,9 +36,8 @@ from bot.people import people_with_role
 from bot.tables import AuditEntry
 from handlers.friction.access import get_report, relation, vote_counts
 from handlers.friction.aging import first_answer_due
-from handlers.friction.similarity import similarities
+from handlers.friction.duplicates import finder
 from handlers.friction.tables import (
-    OPEN,
     STATUS_LABELS,
     FrictionDraft,
     FrictionEvent,
@@ -52,7 +51,6 @@ from handlers.friction.views import card, excerpt, triage_buttons
 log = logging.getLogger("uptake.friction")
 
 MAX_TEXT = 3000
-DUPLICATE_THRESHOLD = 0.3
 PLATFORMS = ("slack", "teams", "console")
 FORM_ID = "friction.file"
 
@@ -300,16 +298,12 @@ async def save_draft(ctx: Ctx, token: str, values: dict[str, Any]) -> None:
 
 async def similar_open(ctx: Ctx, text: str, limit: int = 3) -> list[tuple[FrictionReport, float]]:
     """Open reports in this rollout that read like `text`, most similar first."""
-    rows = list(
-        await ctx.session.scalars(
-            select(FrictionReport).where(FrictionReport.rollout_id == ctx.rollout.id, FrictionReport.status.in_(OPEN))
-        )
-    )
-    scores = similarities(text, [r.text for r in rows])
-    ranked = sorted(
-        ((r, s) for r, s in zip(rows, scores, strict=True) if s >= DUPLICATE_THRESHOLD), key=lambda rs: -rs[1]
-    )
-    return ranked[:limit]
+    found = await finder(ctx.runtime.extras).similar(ctx.session, ctx.rollout.id, text, taxonomy(ctx.runtime), limit)
+    if not found:
+        return []
+    rows = await ctx.session.scalars(select(FrictionReport).where(FrictionReport.id.in_([rid for rid, _ in found])))
+    by_id = {r.id: r for r in rows}
+    return [(by_id[rid], odds) for rid, odds in found if rid in by_id and by_id[rid].is_open]
 
 
 async def duplicates_section(ctx: Ctx, token: str, similar: list[tuple[FrictionReport, float]]) -> Section:

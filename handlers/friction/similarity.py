@@ -1,7 +1,8 @@
-"""Text similarity for friction: duplicate suggestions and the category suggestion share one function.
+"""Text similarity for the category suggestion (a handful of category texts, scored per request).
 
-TF-IDF over word unigrams/bigrams and character 3–5-grams, cosine in numpy. `similarities()` is the single
-switch point: when the FAQ matcher (handlers/faq/matcher.py) is on main, it can answer here instead.
+TF-IDF over word unigrams/bigrams and character 3–5-grams, cosine in numpy. Duplicate suggestions over open
+reports use the FAQ matcher's cached index instead (handlers/friction/duplicates.py); this is the baseline
+that bench/friction_similarity.py compares it with.
 """
 
 from __future__ import annotations
