@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     )
     max_text: int = Field(4000, validation_alias=_alias("UPTAKE_MAX_TEXT", "max_text"))
 
+    # --- FAQ (handlers/faq): matcher and thresholds; empty thresholds are chosen by cross-validation on the content
+    faq_matcher: str = Field("lexical", validation_alias=_alias("UPTAKE_FAQ_MATCHER", "faq_matcher"))
+    faq_model: str | None = Field(None, validation_alias=_alias("UPTAKE_FAQ_MODEL", "faq_model"))
+    faq_answer_threshold: float | None = Field(
+        None, validation_alias=_alias("UPTAKE_FAQ_ANSWER_THRESHOLD", "faq_answer_threshold")
+    )
+    faq_suggest_threshold: float | None = Field(
+        None, validation_alias=_alias("UPTAKE_FAQ_SUGGEST_THRESHOLD", "faq_suggest_threshold")
+    )
+    faq_resurface_hours: float = Field(24, validation_alias=_alias("UPTAKE_FAQ_RESURFACE_HOURS", "faq_resurface_hours"))
+    faq_review_days: int = Field(90, validation_alias=_alias("UPTAKE_FAQ_REVIEW_DAYS", "faq_review_days"))
+    faq_learned_per_entry: int = Field(
+        25, validation_alias=_alias("UPTAKE_FAQ_LEARNED_PER_ENTRY", "faq_learned_per_entry")
+    )
+
     # --- Slack
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_alias("SLACK_BOT_TOKEN", "slack_bot_token"))
     slack_signing_secret: SecretStr | None = Field(
@@ -68,6 +83,19 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str | None = Field(
         None, validation_alias=_alias("MicrosoftAppTenantId", "MICROSOFT_APP_TENANT_ID")
     )
+
+    @field_validator("faq_answer_threshold", "faq_suggest_threshold", mode="before")
+    @classmethod
+    def _empty_threshold(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("faq_matcher")
+    @classmethod
+    def _known_matcher(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("lexical", "semantic", "hybrid"):
+            raise ValueError("UPTAKE_FAQ_MATCHER is lexical, semantic or hybrid")
+        return v
 
     @field_validator("slack_api_url")
     @classmethod
