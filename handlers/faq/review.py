@@ -30,7 +30,7 @@ def stale_entries(index: FaqIndex, today: dt.date, days: int) -> list[tuple[FaqE
             out.append((entry, "no review date"))
         elif (today - entry.reviewed).days > days:
             out.append((entry, f"last reviewed {entry.reviewed.isoformat()}"))
-    return sorted(out, key=lambda pair: (pair[0].reviewed or dt.date.min, pair[0].id))
+    return sorted(out, key=lambda pair: (pair[0].reviewed is None, pair[0].reviewed or dt.date.min, pair[0].id))
 
 
 def owned_by(entry: FaqEntry, person: Person) -> bool:
