@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from bot.model import Actions, Block, Button, Context, Message, Reply, Section, Style, lit
-from handlers.faq.matcher import FaqEntry, Match
+from handlers.faq.matcher import FaqEntry
 
 MAX_QUESTION = 500
 

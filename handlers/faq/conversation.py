@@ -62,8 +62,13 @@ async def ask(ctx: Ctx, text: str) -> Reply:
     )
     ctx.session.add(question)
     await ctx.session.flush()
-    log.info("faq question=%s outcome=%s entry=%s confidence=%.3f", question.id, outcome, question.entry_id,
-             question.confidence)  # fmt: skip
+    log.info(
+        "faq question=%s outcome=%s entry=%s confidence=%.3f",
+        question.id,
+        outcome,
+        question.entry_id,
+        question.confidence,
+    )
     shown = _entries(index, [m.entry_id for m in decision.matches])
     if decision.kind == "answer" and shown:
         entry, added = shown[0]

@@ -104,12 +104,24 @@ def new_entry_form(esc: FaqEscalation, question: FaqQuestion, values: dict[str, 
         title="Add to the FAQ",
         intro="Active as soon as you save it. Keep the answer true for everyone, not just this asker.",
         fields=(
-            FormField("id", "Short id", initial=v.get("id", slug_for(question.text)), max_length=80,
-                      hint="Lowercase words and dashes, unique across the FAQ."),  # fmt: skip
+            FormField(
+                "id",
+                "Short id",
+                initial=v.get("id", slug_for(question.text)),
+                max_length=80,
+                hint="Lowercase words and dashes, unique across the FAQ.",
+            ),
             FormField("question", "Question", initial=v.get("question", question.text), max_length=300),
             FormField("answer", "Answer", "long_text", initial=v.get("answer", esc.answer or ""), max_length=3000),
-            FormField("examples", "Other ways people ask it", "long_text", required=False,
-                      initial=v.get("examples", ""), hint="One per line.", max_length=2000),  # fmt: skip
+            FormField(
+                "examples",
+                "Other ways people ask it",
+                "long_text",
+                required=False,
+                initial=v.get("examples", ""),
+                hint="One per line.",
+                max_length=2000,
+            ),
             FormField("tags", "Tags", required=False, initial=v.get("tags", ""), hint="Comma-separated."),
         ),
         submit_label="Add",

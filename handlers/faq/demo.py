@@ -58,10 +58,16 @@ async def seed(session: AsyncSession, rollout: Rollout, people: list[Person], rt
         if q.feedback == "helpful" and q.entry_id:
             session.add(
                 FaqLearnedExample(
-                    rollout_id=rollout.id, entry_id=q.entry_id, text=q.text, normalised=q.normalised,
-                    source="helpful", person_id=q.person_id, question_id=q.id, created_at=q.asked_at,
+                    rollout_id=rollout.id,
+                    entry_id=q.entry_id,
+                    text=q.text,
+                    normalised=q.normalised,
+                    source="helpful",
+                    person_id=q.person_id,
+                    question_id=q.id,
+                    created_at=q.asked_at,
                 )
-            )  # fmt: skip
+            )
     asked = questions[5]  # "can I use it for fraud cases too": a champion answered it
     champion = next((p for p in people[4:12] if p.team == "Fraud Review"), people[4])
     esc = FaqEscalation(
@@ -99,8 +105,12 @@ async def seed(session: AsyncSession, rollout: Rollout, people: list[Person], rt
     waiting = questions[7]
     session.add(
         FaqEscalation(
-            rollout_id=rollout.id, question_id=waiting.id, asker_id=waiting.person_id, targets=[],
-            created_at=waiting.asked_at, surfaced_at=waiting.asked_at,
+            rollout_id=rollout.id,
+            question_id=waiting.id,
+            asker_id=waiting.person_id,
+            targets=[],
+            created_at=waiting.asked_at,
+            surfaced_at=waiting.asked_at,
         )
-    )  # fmt: skip
+    )
     await session.flush()

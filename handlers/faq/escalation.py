@@ -60,7 +60,9 @@ async def targets_for(ctx: Ctx) -> tuple[list[dict[str, Any]], str]:
     who = "your team's champion" + ("s" if len(people) > 1 else "")
     people = [p for p in people if p.id != ctx.person.id]
     if not people:
-        people = [p for p in await people_with_role(ctx.session, ctx.rollout, Role.change_lead) if p.id != ctx.person.id]
+        people = [
+            p for p in await people_with_role(ctx.session, ctx.rollout, Role.change_lead) if p.id != ctx.person.id
+        ]
         who = "the change lead" + ("s" if len(people) > 1 else "")
     if people:
         who = ", ".join(lit(p.display_name) for p in people[:3]) + f" ({who})"
@@ -88,27 +90,39 @@ def card(esc: FaqEscalation, question: FaqQuestion, asker: Person | None, *, aga
     return Message(text=f"{intro}: question #{esc.id} from {name}", blocks=tuple(blocks))
 
 
-async def _send_card(session: AsyncSession, rollout: Rollout, esc: FaqEscalation, msg: Message, now: dt.datetime) -> int:
+async def _send_card(
+    session: AsyncSession, rollout: Rollout, esc: FaqEscalation, msg: Message, now: dt.datetime
+) -> int:
     sent = 0
     for i, target in enumerate(esc.targets or []):
         key = f"faq:esc:{esc.id}:card:{esc.resurfaced}:{i}"
         if "channel" in target:
             platform, workspace, channel = target["channel"]
             row = await enqueue(
-                session, key=key, message=msg, rollout_id=rollout.id, channel=(platform, workspace, channel),
-                kind="faq_escalation", not_before=now,
-            )  # fmt: skip
+                session,
+                key=key,
+                message=msg,
+                rollout_id=rollout.id,
+                channel=(platform, workspace, channel),
+                kind="faq_escalation",
+                not_before=now,
+            )
         else:
             row = await enqueue(
-                session, key=key, message=msg, rollout_id=rollout.id, person_id=int(target["person"]),
-                kind="faq_escalation", not_before=now,
-            )  # fmt: skip
+                session,
+                key=key,
+                message=msg,
+                rollout_id=rollout.id,
+                person_id=int(target["person"]),
+                kind="faq_escalation",
+                not_before=now,
+            )
         sent += row is not None
     return sent
 
 
 async def escalate(request: Request, ctx: Ctx) -> Reply:
-    """"Ask a person": one escalation per question, sent to the escalation target."""
+    """ "Ask a person": one escalation per question, sent to the escalation target."""
     question = await own_question(ctx, request.text)
     existing = await ctx.session.scalar(select(FaqEscalation).where(FaqEscalation.question_id == question.id))
     if existing is not None:
@@ -164,7 +178,7 @@ async def _name(session: AsyncSession, person_id: int | None) -> str:
 
 
 async def take(request: Request, ctx: Ctx) -> Reply:
-    """"Take it": say who is on it, so two champions don't both write an answer."""
+    """ "Take it": say who is on it, so two champions don't both write an answer."""
     esc = await _escalation(ctx, request.text)
     if esc.status == "answered":
         return Reply.say(f"{await _name(ctx.session, esc.responder_id)} has already answered this question.")
@@ -195,9 +209,7 @@ def answer_form(esc: FaqEscalation, question: FaqQuestion, asker: str) -> Form:
         form_id=ANSWER_FORM,
         title="Answer the question",
         intro=f"{asker} asked: {lit(question.text)}",
-        fields=(
-            FormField("answer", "Your answer", "long_text", max_length=3000, hint="Sent to them with your name."),
-        ),
+        fields=(FormField("answer", "Your answer", "long_text", max_length=3000, hint="Sent to them with your name."),),
         submit_label="Send",
         state=str(esc.id),
     )
@@ -280,9 +292,14 @@ async def resurface(ctx: JobCtx) -> None:
         msg = card(esc, question, asker, again=True)
         if esc.status == "taken" and esc.taker_id:
             await enqueue(
-                ctx.session, key=f"faq:esc:{esc.id}:remind:{esc.resurfaced}", message=msg, rollout_id=ctx.rollout.id,
-                person_id=esc.taker_id, kind="faq_escalation", not_before=now,
-            )  # fmt: skip
+                ctx.session,
+                key=f"faq:esc:{esc.id}:remind:{esc.resurfaced}",
+                message=msg,
+                rollout_id=ctx.rollout.id,
+                person_id=esc.taker_id,
+                kind="faq_escalation",
+                not_before=now,
+            )
         else:
             await _send_card(ctx.session, ctx.rollout, esc, msg, now)
         log.info("faq escalation=%s resurfaced=%s", esc.id, esc.resurfaced)

@@ -112,7 +112,7 @@ def cli_export(
 
 def cli_eval(
     faq: Path = typer.Option(..., "--faq", help="FAQ YAML file or directory"),
-    questions: Path = typer.Option(..., "--questions", help="JSON lines: {\"text\": …, \"expected\": id | null}"),
+    questions: Path = typer.Option(..., "--questions", help='JSON lines: {"text": …, "expected": id | null}'),
     matcher: str = typer.Option("lexical", "--matcher", help="lexical | semantic | hybrid"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object"),
 ) -> None:
@@ -130,8 +130,9 @@ def cli_eval(
         thresholds = None
         if settings.faq_answer_threshold is not None or settings.faq_suggest_threshold is not None:
             entries = load_faq(faq)
-            thresholds = thresholds_for(entries, matcher, settings.faq_model, settings.faq_answer_threshold,
-                                     settings.faq_suggest_threshold)  # fmt: skip
+            thresholds = thresholds_for(
+                entries, matcher, settings.faq_model, settings.faq_answer_threshold, settings.faq_suggest_threshold
+            )
         result = evaluate(faq, questions, matcher, thresholds)  # type: ignore[arg-type]
     except ContentError as e:
         fail(f"content error: {e}")

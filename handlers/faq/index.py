@@ -75,7 +75,9 @@ def added_entry(row: FaqAddedEntry) -> FaqEntry:
 
 async def db_stamp(session: AsyncSession, rollout_id: int) -> Stamp:
     """Changes whenever an added entry or a learned example is added, edited or removed."""
-    entries = select(func.count(FaqAddedEntry.id), func.max(FaqAddedEntry.id), func.sum(func.length(FaqAddedEntry.answer)))
+    entries = select(
+        func.count(FaqAddedEntry.id), func.max(FaqAddedEntry.id), func.sum(func.length(FaqAddedEntry.answer))
+    )
     learned = select(func.count(FaqLearnedExample.id), func.max(FaqLearnedExample.id))
     e = (await session.execute(entries.where(FaqAddedEntry.rollout_id == rollout_id))).one()
     w = (await session.execute(learned.where(FaqLearnedExample.rollout_id == rollout_id))).one()

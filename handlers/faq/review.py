@@ -39,7 +39,9 @@ def owned_by(entry: FaqEntry, person: Person) -> bool:
 
 
 def _lines(items: list[tuple[FaqEntry, str]]) -> str:
-    shown = [f"• `{e.id}` — {lit(e.question)} ({why}; owner {lit(e.owner or 'not set')})" for e, why in items[:LIST_LIMIT]]
+    shown = [
+        f"• `{e.id}` — {lit(e.question)} ({why}; owner {lit(e.owner or 'not set')})" for e, why in items[:LIST_LIMIT]
+    ]
     if len(items) > LIST_LIMIT:
         shown.append(f"… and {len(items) - LIST_LIMIT} more")
     return "\n".join(shown)
@@ -53,13 +55,16 @@ async def stale_command(ctx: Ctx) -> Reply:
     if ctx.role < Role.change_lead:
         items = [(e, why) for e, why in items if owned_by(e, ctx.person)]
     if not items:
-        return Reply.say(f"Nothing to review: every FAQ entry {'you own ' if ctx.role < Role.change_lead else ''}"
-                         f"was reviewed in the last {days} days.")  # fmt: skip
+        return Reply.say(
+            f"Nothing to review: every FAQ entry {'you own ' if ctx.role < Role.change_lead else ''}"
+            f"was reviewed in the last {days} days."
+        )
     return Reply.say(
         f"{len(items)} FAQ entries are due for review (interval {days} days).",
         Section(heading="Due for review", text=_lines(items)),
-        Context("Check each answer is still true, then update `reviewed: YYYY-MM-DD` in its file and "
-                "`content reload`."),  # fmt: skip
+        Context(
+            "Check each answer is still true, then update `reviewed: YYYY-MM-DD` in its file and `content reload`."
+        ),
     )
 
 
@@ -70,11 +75,15 @@ async def remind_owners(ctx: JobCtx) -> None:
     if not items:
         return
     names = {e.owner.strip().lower() for e, _ in items if e.owner}
-    people = list(
-        await ctx.session.scalars(
-            select(Person).where(or_lower(Person.display_name, names) | or_lower(Person.email, names))
+    people = (
+        list(
+            await ctx.session.scalars(
+                select(Person).where(or_lower(Person.display_name, names) | or_lower(Person.email, names))
+            )
         )
-    ) if names else []  # fmt: skip
+        if names
+        else []
+    )
     leads = await people_with_role(ctx.session, ctx.rollout, Role.change_lead)
     by_person: dict[int, list[tuple[FaqEntry, str]]] = defaultdict(list)
     for entry, why in items:
@@ -85,11 +94,20 @@ async def remind_owners(ctx: JobCtx) -> None:
     for person_id, mine in by_person.items():
         msg = Message(
             text=f"{len(mine)} FAQ entries you look after are due for review.",
-            blocks=(Section(heading="FAQ entries due for review", text=_lines(mine)),
-                    Context("Type `faq stale` for the list any time.")),  # fmt: skip
+            blocks=(
+                Section(heading="FAQ entries due for review", text=_lines(mine)),
+                Context("Type `faq stale` for the list any time."),
+            ),
         )
-        await enqueue(ctx.session, key=f"faq:stale:{week}:p{person_id}", message=msg, rollout_id=ctx.rollout.id,
-                      person_id=person_id, kind="faq_review", not_before=ctx.now())  # fmt: skip
+        await enqueue(
+            ctx.session,
+            key=f"faq:stale:{week}:p{person_id}",
+            message=msg,
+            rollout_id=ctx.rollout.id,
+            person_id=person_id,
+            kind="faq_review",
+            not_before=ctx.now(),
+        )
 
 
 def or_lower(column: object, names: set[str]) -> object:

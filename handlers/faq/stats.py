@@ -103,8 +103,9 @@ def cluster_topics(texts: Sequence[str], threshold: float = TOPIC_SIMILARITY, to
     return [Topic(label=min(members, key=len), count=len(members)) for _, members in groups[:top]]
 
 
-async def figures(session: AsyncSession, rollout: Rollout, start: dt.datetime, end: dt.datetime,
-                  entry_ids: Sequence[str]) -> Figures:  # fmt: skip
+async def figures(
+    session: AsyncSession, rollout: Rollout, start: dt.datetime, end: dt.datetime, entry_ids: Sequence[str]
+) -> Figures:
     f = Figures()
     in_period = (FaqQuestion.rollout_id == rollout.id, FaqQuestion.asked_at >= start, FaqQuestion.asked_at < end)
     rows = list(await session.execute(select(FaqQuestion).where(*in_period)))
@@ -114,13 +115,17 @@ async def figures(session: AsyncSession, rollout: Rollout, start: dt.datetime, e
     f.helpful = sum(q.feedback == "helpful" for q in questions)
     f.not_helpful = sum(q.feedback == "not_helpful" for q in questions)
     unanswered = [
-        q.text for q in questions if (q.outcome != "answered" and q.chosen_entry_id is None) or q.feedback == "not_helpful"
+        q.text
+        for q in questions
+        if (q.outcome != "answered" and q.chosen_entry_id is None) or q.feedback == "not_helpful"
     ]
     f.topics = cluster_topics(unanswered)
     escs = list(
         await session.scalars(
             select(FaqEscalation).where(
-                FaqEscalation.rollout_id == rollout.id, FaqEscalation.created_at >= start, FaqEscalation.created_at < end
+                FaqEscalation.rollout_id == rollout.id,
+                FaqEscalation.created_at >= start,
+                FaqEscalation.created_at < end,
             )
         )
     )
@@ -145,8 +150,11 @@ async def figures(session: AsyncSession, rollout: Rollout, start: dt.datetime, e
     f.new_entries = list(
         await session.scalars(
             select(FaqAddedEntry.slug)
-            .where(FaqAddedEntry.rollout_id == rollout.id, FaqAddedEntry.created_at >= start,
-                   FaqAddedEntry.created_at < end)  # fmt: skip
+            .where(
+                FaqAddedEntry.rollout_id == rollout.id,
+                FaqAddedEntry.created_at >= start,
+                FaqAddedEntry.created_at < end,
+            )
             .order_by(FaqAddedEntry.id)
         )
     )
@@ -208,8 +216,10 @@ async def stats_command(ctx: Ctx, args: str) -> Reply:
     if f.new_entries:
         blocks.append(Section(heading="Added in chat", text=", ".join(f"`{lit(e)}`" for e in f.new_entries)))
     blocks.append(
-        Context(f"Matcher: {index.matcher_name}; answer at {index.thresholds.answer:.0%}, suggest at "
-                f"{index.thresholds.suggest:.0%}; {len(index.entries)} entries.")  # fmt: skip
+        Context(
+            f"Matcher: {index.matcher_name}; answer at {index.thresholds.answer:.0%}, suggest at "
+            f"{index.thresholds.suggest:.0%}; {len(index.entries)} entries."
+        )
     )
     return Reply.say(f"FAQ statistics for the last {days} days.", *blocks)
 
@@ -231,5 +241,6 @@ async def digest_section(session: AsyncSession, rollout: Rollout, period: Period
         lines.append("New FAQ entries: " + ", ".join(f"`{lit(e)}`" for e in f.new_entries) + ".")
     if f.new_examples:
         lines.append(f"{f.new_examples} new ways of asking learned from people.")
-    return DigestSection(title="Questions and answers", kind="learning", lines=lines, facts=figure_facts(f),
-                         metrics=f.metrics())  # fmt: skip
+    return DigestSection(
+        title="Questions and answers", kind="learning", lines=lines, facts=figure_facts(f), metrics=f.metrics()
+    )

@@ -32,7 +32,9 @@ async def test_stats_for_change_leads(cast: Cast) -> None:
     cast.rt.clock.advance(hours=2)  # type: ignore[attr-defined]
     esc = (await cast.chat.outbox(kind="faq_escalation"))[0]
     assert esc.person_id == cast.ana.person_id
-    esc_id = cast.gus.last_reply.text.split("Question #")[1].strip() if "Question #" in cast.gus.last_reply.text else "1"
+    esc_id = (
+        cast.gus.last_reply.text.split("Question #")[1].strip() if "Question #" in cast.gus.last_reply.text else "1"
+    )
     await cast.ana.acts("faq.answer", esc_id)
     await cast.ana.submits({"answer": "Not yet."})
     set_thresholds(cast.rt, 0.6, 0.3)
@@ -90,13 +92,16 @@ async def test_digest_section_has_the_figures_and_new_entries(cast: Cast) -> Non
     async with cast.rt.db.session() as session:
         rollout = await cast.rt.default_rollout(session)
         session.add(
-            FaqAddedEntry(rollout_id=rollout.id, slug="added-one", question="Q?", answer="A", examples=["q"],
-                          created_at=start)  # fmt: skip
+            FaqAddedEntry(
+                rollout_id=rollout.id, slug="added-one", question="Q?", answer="A", examples=["q"], created_at=start
+            )
         )
         await session.commit()
         period = Period(start - dt.timedelta(days=1), start + dt.timedelta(days=6))
         section = await digest_section(session, rollout, period, cast.rt)
-        empty = await digest_section(session, rollout, Period(start - dt.timedelta(days=30), start - dt.timedelta(days=20)), cast.rt)
+        empty = await digest_section(
+            session, rollout, Period(start - dt.timedelta(days=30), start - dt.timedelta(days=20)), cast.rt
+        )
     assert section is not None and empty is None
     assert section.metrics["faq_asked"] == 1 and section.metrics["faq_answered_rate"] == 1.0
     assert any("added-one" in line for line in section.lines)
@@ -143,8 +148,16 @@ def test_cli_eval_prints_the_contract(tmp_path: Path) -> None:
     result = uptake("faq", "eval", "--faq", str(faq), "--questions", str(questions), "--json", data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"n", "top1_accuracy", "answered_accuracy", "precision", "oos_recall", "coverage",
-                         "p50_ms", "p99_ms"}  # fmt: skip
+    assert set(data) == {
+        "n",
+        "top1_accuracy",
+        "answered_accuracy",
+        "precision",
+        "oos_recall",
+        "coverage",
+        "p50_ms",
+        "p99_ms",
+    }
     assert data["n"] == 2 and data["top1_accuracy"] == 1.0
     broken = uptake("faq", "eval", "--faq", str(questions), "--questions", str(questions), data_dir=tmp_path)
     assert broken.returncode == 2 and "content error" in broken.stderr
