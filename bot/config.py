@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str | None = Field(
         None, validation_alias=_alias("MicrosoftAppTenantId", "MICROSOFT_APP_TENANT_ID")
     )
+    # Where Bot Framework signing keys and app tokens come from; changed only for sovereign clouds and tests.
+    teams_openid_metadata_url: str = Field(
+        "https://login.botframework.com/v1/.well-known/openidconfiguration",
+        validation_alias=_alias("UPTAKE_TEAMS_OPENID_METADATA_URL", "teams_openid_metadata_url"),
+    )
+    teams_login_url: str = Field(
+        "https://login.microsoftonline.com", validation_alias=_alias("UPTAKE_TEAMS_LOGIN_URL", "teams_login_url")
+    )
 
     @field_validator("faq_answer_threshold", "faq_suggest_threshold", mode="before")
     @classmethod

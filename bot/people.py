@@ -21,13 +21,19 @@ async def resolve_person(
     session: AsyncSession, identity: Identity, now: dt.datetime
 ) -> tuple[Person, PlatformIdentity]:
     """Find or create the person behind a platform identity, refreshing what the platform told us."""
-    stmt = select(PlatformIdentity).where(
-        PlatformIdentity.platform == identity.platform,
-        PlatformIdentity.workspace == identity.workspace,
-        PlatformIdentity.user_id == identity.user_id,
+    stmt = (
+        select(PlatformIdentity, Person)
+        .join(Person, Person.id == PlatformIdentity.person_id)
+        .where(
+            PlatformIdentity.platform == identity.platform,
+            PlatformIdentity.workspace == identity.workspace,
+            PlatformIdentity.user_id == identity.user_id,
+        )
     )
-    link = await session.scalar(stmt)
-    if link is None:
+    row = (await session.execute(stmt)).first()
+    if row is not None:
+        link, person = row
+    else:
         # An HR import may have linked the user id before we knew the workspace: claim that link.
         link = await session.scalar(
             select(PlatformIdentity).where(
@@ -38,29 +44,30 @@ async def resolve_person(
         )
         if link is not None:
             link.workspace = identity.workspace
-    if link is None:
-        person = Person(
-            display_name=identity.display_name or identity.user_id,
-            timezone=identity.timezone,
-            locale=identity.locale,
-            team=identity.team,
-        )
-        link = PlatformIdentity(
-            person=person,
-            platform=identity.platform,
-            workspace=identity.workspace,
-            user_id=identity.user_id,
-            last_seen_at=now,
-        )
-        try:
-            async with session.begin_nested():
-                session.add_all([person, link])
-        except IntegrityError:
-            # Two first requests from the same new person raced; the other one created the record.
-            link = await session.scalar(stmt)
-            if link is None:
-                raise
-    person = await session.get_one(Person, link.person_id)
+        else:
+            person = Person(
+                display_name=identity.display_name or identity.user_id,
+                timezone=identity.timezone,
+                locale=identity.locale,
+                team=identity.team,
+            )
+            link = PlatformIdentity(
+                person=person,
+                platform=identity.platform,
+                workspace=identity.workspace,
+                user_id=identity.user_id,
+                last_seen_at=now,
+            )
+            try:
+                async with session.begin_nested():
+                    session.add_all([person, link])
+            except IntegrityError:
+                # Two first requests from the same new person raced; the other one created the record.
+                row = (await session.execute(stmt)).first()
+                if row is None:
+                    raise
+                link, person = row
+        person = await session.get_one(Person, link.person_id)
     if identity.display_name and person.display_name != identity.display_name:
         person.display_name = identity.display_name
     if identity.timezone and person.timezone != identity.timezone:

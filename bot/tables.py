@@ -58,7 +58,8 @@ class Person(Base):
     notify_prefs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    identities: Mapped[list[PlatformIdentity]] = relationship(back_populates="person", lazy="selectin")
+    # Loaded explicitly where needed: the hot path (every request) must not pay for a second query.
+    identities: Mapped[list[PlatformIdentity]] = relationship(back_populates="person", lazy="raise")
 
 
 class PlatformIdentity(Base):
@@ -76,7 +77,7 @@ class PlatformIdentity(Base):
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     profile_synced_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
-    person: Mapped[Person] = relationship(back_populates="identities")
+    person: Mapped[Person] = relationship(back_populates="identities", lazy="raise")
 
 
 class Membership(Base):

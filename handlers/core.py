@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+
+from sqlalchemy import delete
 
 from bot.content import ContentError
-from bot.context import Ctx
+from bot.context import Ctx, JobCtx
 from bot.model import Fact, Reply, Request, Role, Section, UserError, lit
 from bot.people import find_person, role_of, set_role
 from bot.registry import Capability
-from bot.tables import PlatformIdentity
+from bot.tables import ProcessedEvent
 
 core = Capability("core")
 
@@ -63,10 +66,7 @@ async def grant(request: Request, ctx: Ctx) -> Reply:
 async def revoke(request: Request, ctx: Ctx) -> Reply:
     who, role = _parse_grant(request.text)
     person = await find_person(ctx.session, who)
-    link = next(iter(person.identities), None) if person.identities else None
-    current = await role_of(
-        ctx.session, person, link if isinstance(link, PlatformIdentity) else None, ctx.rollout, set()
-    )
+    current = await role_of(ctx.session, person, None, ctx.rollout, set())
     if current != role:
         raise UserError(f"{lit(person.display_name)} is {current.label}, not {role.label}; nothing changed.")
     await set_role(ctx.session, ctx.rollout, person, Role.employee)
@@ -86,3 +86,10 @@ async def content(request: Request, ctx: Ctx) -> Reply:
         return Reply.say(f"I kept the current content: a file has an error.\n`{lit(str(e))}`")
     ctx.audit("content.reload", "content", str(rt.content.version))
     return Reply.say(f"Content reloaded (version {rt.content.version}).")
+
+
+@core.job("core.purge_processed_events", cron="17 3 * * *")
+async def purge_processed_events(ctx: JobCtx) -> None:
+    """Idempotency keys only matter while a platform may still retry (Slack: minutes); keep a week, then drop."""
+    cutoff = ctx.now() - dt.timedelta(days=7)
+    await ctx.session.execute(delete(ProcessedEvent).where(ProcessedEvent.at < cutoff))

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import bot.adapters.slack_install
+import bot.adapters.teams_store
 import bot.tables  # noqa: F401
 import handlers  # noqa: F401  (capability tables)
 from bot.db import Base

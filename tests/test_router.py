@@ -142,3 +142,21 @@ async def test_expired_button_and_form(chat: Chat) -> None:
 
     await eve.send(eve._request(Submission("gone.form", {"a": "b"})))
     assert "form has expired" in eve.last_reply.text
+
+
+async def test_old_idempotency_keys_are_purged(test_rt: Runtime) -> None:
+
+    from bot.context import JobCtx
+    from handlers.core import purge_processed_events
+
+    eve = await Chat(test_rt).person("Eve")
+    await eve.says("count", event_id="old")
+    assert isinstance(test_rt.clock, FrozenClock)
+    test_rt.clock.advance(days=8)
+    await eve.says("count", event_id="new")
+    async with test_rt.db.session() as s:
+        rollout = await test_rt.default_rollout(s)
+        await purge_processed_events(JobCtx(runtime=test_rt, session=s, rollout=rollout, fire_time=test_rt.clock.now()))
+        await s.commit()
+        keys = set(await s.scalars(select(ProcessedEvent.key)))
+    assert keys == {"new"}

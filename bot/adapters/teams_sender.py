@@ -1,0 +1,192 @@
+"""Proactive Teams sends for the outbox: stored conversation references only, within Teams' send budgets.
+
+A reference is stored from an authenticated inbound activity (or emulator mode on loopback) and never taken from
+a request body (R6). With no personal chat yet, the sender opens one in the person's tenant when the bot is
+installed in one of their teams (R19); with neither, it fails permanently without any API call ("app not
+installed"). `403 MessageWritesBlocked` means the person blocked or removed the bot: unreachable, never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from bot.adapters import teams_store as store
+from bot.adapters.teams_auth import ConnectorPool
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, message_cards
+from bot.adapters.teams_throttle import SendBudget
+from bot.model import Identity, Message, plain
+from bot.runtime import Runtime, SendError
+
+log = logging.getLogger("uptake.teams")
+
+TRANSIENT = {412, 429, 500, 502, 503, 504}
+MAX_INLINE_WAIT = 2.0  # longer waits go back to the outbox as a retry, so one busy chat never stalls the worker
+
+
+def card_activities(message: Message) -> list[Activity]:
+    """One message activity per card (long messages become several)."""
+    summary = plain(message.text)[:200]
+    return [
+        Activity(
+            type=ActivityTypes.message,
+            summary=summary,
+            attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=c)],
+        )
+        for c in message_cards(message)
+    ]
+
+
+def classify(e: Exception) -> SendError:
+    """A connector failure as the outbox understands it (R16, R19)."""
+    if isinstance(e, HttpOperationError) and getattr(e, "response", None) is not None:
+        status = status_of(e)
+        resp = e.response
+        raw = getattr(resp, "_body", None) or b""  # aiohttp keeps the body our sender already read
+        text = f"{e.message} {raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else ''}"
+        headers = getattr(resp, "headers", None) or {}
+        retry_after = _seconds(headers.get("Retry-After"))
+        if status == 403 and ("MessageWritesBlocked" in text or "ConversationBlockedByUser" in text):
+            return SendError("Teams: the person blocked or removed Uptake (403)", transient=False, unreachable=True)
+        if status in TRANSIENT:
+            return SendError(f"Teams answered {status}", transient=True, retry_after=retry_after)
+        return SendError(f"Teams answered {status}", transient=False)
+    if isinstance(e, ClientRequestError | aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):
+        return SendError(f"Teams unreachable: {type(e).__name__}", transient=True)
+    return SendError(f"Teams send failed: {type(e).__name__}", transient=False)
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        return max(0.0, float(value)) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def status_of(e: Exception) -> int:
+    """The HTTP status of a connector error (msrest keeps the aiohttp response, whose field is `status`)."""
+    resp = getattr(e, "response", None)
+    return int(getattr(resp, "status_code", None) or getattr(resp, "status", None) or 0)
+
+
+class TeamsSender:
+    """`bot.runtime.Sender` for Teams."""
+
+    platform = "teams"
+
+    def __init__(self, rt: Runtime, pool: ConnectorPool, budget: SendBudget | None = None) -> None:
+        self.rt = rt
+        self.pool = pool
+        # The runtime's clock, so tests move the budget's windows with the same FrozenClock as the outbox.
+        self.budget = budget or SendBudget(clock=lambda: rt.clock.now().timestamp())
+
+    async def send_to_person(self, identity: Identity, message: Message, *, ref: str | None = None) -> str:
+        tenant, aad = identity.workspace, identity.user_id
+        async with self.rt.db.session() as session:
+            row = await store.personal_conversation(session, tenant, aad)
+            if row is None:
+                m = await store.member(session, tenant, aad)
+                if m is None:
+                    raise SendError("Teams: app not installed for this person (no conversation)", transient=False)
+                row = await self.open_personal(session, tenant, aad, m.user_id, m.bot_id, m.service_url, m.name)
+                await session.commit()
+            conversation_id, service_url = row.conversation_id, row.service_url
+        try:
+            return await self.post(conversation_id, tenant, service_url, message)
+        except SendError as e:
+            if e.unreachable:
+                async with self.rt.db.session() as session:
+                    await store.deactivate(session, conversation_id)
+                    await session.commit()
+            raise
+
+    async def send_to_channel(
+        self, workspace: str, channel_id: str, message: Message, *, ref: str | None = None
+    ) -> str:
+        async with self.rt.db.session() as session:
+            row = await store.conversation(session, channel_id)
+            if row is None or not row.active or row.tenant_id != workspace:
+                raise SendError("Teams: Uptake is not installed in that channel", transient=False)
+            conversation_id, service_url = row.conversation_id, row.service_url
+        return await self.post(conversation_id, workspace, service_url, message)
+
+    async def post(self, conversation_id: str, tenant: str, service_url: str, message: Message) -> str:
+        """Send every card of `message`; returns the first activity id."""
+        return await self.post_activities(conversation_id, tenant, service_url, card_activities(message))
+
+    async def post_activities(
+        self, conversation_id: str, tenant: str, service_url: str, activities: list[Activity]
+    ) -> str:
+        client = self.pool.connector(service_url)
+        first = ""
+        for activity in activities:
+            wait = self.budget.reserve(conversation_id, tenant)
+            if wait > MAX_INLINE_WAIT:
+                raise SendError("Teams send budget exhausted for now", transient=True, retry_after=wait)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                res = await client.conversations.send_to_conversation(conversation_id, activity)
+            except Exception as e:
+                err = classify(e)
+                if status_of(e) == 429:
+                    err.retry_after = self.budget.throttled(conversation_id, err.retry_after)
+                log.warning("teams send failed conversation=%s: %s", conversation_id[:40], err)
+                raise err from None
+            self.budget.succeeded(conversation_id)
+            first = first or (getattr(res, "id", None) or "")
+        return first
+
+    async def open_personal(
+        self,
+        session: Any,
+        tenant: str,
+        aad: str,
+        user_id: str,
+        bot_id: str,
+        service_url: str,
+        name: str = "",
+    ) -> store.TeamsConversation:
+        """Create the 1:1 chat with someone in a tenant where Uptake is installed, and store its reference."""
+        params = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=bot_id),
+            members=[ChannelAccount(id=user_id)],
+            tenant_id=tenant,
+            channel_data={"tenant": {"id": tenant}},
+        )
+        wait = self.budget.reserve(f"create:{tenant}", tenant)
+        if wait > MAX_INLINE_WAIT:
+            raise SendError("Teams send budget exhausted for now", transient=True, retry_after=wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            result = await self.pool.connector(service_url).conversations.create_conversation(params)
+        except Exception as e:
+            raise classify(e) from None
+        reference = {
+            "activityId": None,
+            "user": {"id": user_id, "name": name, "aadObjectId": aad},
+            "bot": {"id": bot_id},
+            "conversation": {"id": result.id, "conversationType": "personal", "tenantId": tenant},
+            "channelId": "msteams",
+            "serviceUrl": service_url,
+        }
+        return await store.save_reference(
+            session,
+            reference=reference,
+            tenant_id=tenant,
+            kind="personal",
+            service_url=service_url,
+            user_aad_id=aad,
+            team_id=None,
+            now=self.rt.clock.now(),
+        )
+
+    async def close(self) -> None:
+        await self.pool.close()
