@@ -23,7 +23,7 @@ from handlers.faq.index import current_index
 from handlers.faq.matcher import normalise_question
 from handlers.faq.tables import FaqAddedEntry, FaqEscalation, FaqLearnedExample, FaqQuestion
 
-TOPIC_SIMILARITY = 0.35
+TOPIC_SIMILARITY = 0.25
 TOP_TOPICS = 5
 
 
@@ -71,12 +71,20 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
 
 
+STOP = frozenset(
+    "a an the i me my we our you your it its is are was be do does did can could will would should to of in on at "
+    "for with and or but if so this that there what whats how when where who why which too also please".split()
+)
+
+
 def _features(text: str) -> Counter[str]:
-    norm = normalise_question(text)
-    words = re.findall(r"\w+", norm)
-    grams = Counter(f"w:{w}" for w in words if len(w) > 2)
-    padded = f" {norm} "
-    grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    """Content words (twice) and their character trigrams: typos and plural forms still overlap."""
+    words = [w for w in re.findall(r"\w+", normalise_question(text)) if w not in STOP and len(w) > 1]
+    grams: Counter[str] = Counter()
+    for w in words:
+        grams[f"w:{w}"] += 2
+        padded = f" {w} "
+        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
     return grams
 
 
