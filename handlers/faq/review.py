@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from bot.context import Ctx, JobCtx
 from bot.model import Context, Message, Reply, Role, Section, lit
@@ -110,5 +111,5 @@ async def remind_owners(ctx: JobCtx) -> None:
         )
 
 
-def or_lower(column: object, names: set[str]) -> object:
-    return func.lower(column).in_(sorted(names))  # type: ignore[arg-type]
+def or_lower(column: Any, names: set[str]) -> ColumnElement[bool]:
+    return func.lower(column).in_(sorted(names))
