@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         validation_alias=_alias("UPTAKE_OUTBOX_RESEND_UNCONFIRMED", "outbox_resend_unconfirmed"),
         description="After a crash, resend rows whose outcome cannot be checked (flagged possibly duplicated)",
     )
+    # --- FAQ (handlers/faq): matcher and thresholds; empty thresholds are chosen by cross-validation on the content
+    faq_matcher: str = Field("lexical", validation_alias=_alias("UPTAKE_FAQ_MATCHER", "faq_matcher"))
+    faq_model: str | None = Field(None, validation_alias=_alias("UPTAKE_FAQ_MODEL", "faq_model"))
+    faq_answer_threshold: float | None = Field(
+        None, validation_alias=_alias("UPTAKE_FAQ_ANSWER_THRESHOLD", "faq_answer_threshold")
+    )
+    faq_suggest_threshold: float | None = Field(
+        None, validation_alias=_alias("UPTAKE_FAQ_SUGGEST_THRESHOLD", "faq_suggest_threshold")
+    )
+    faq_resurface_hours: float = Field(24, validation_alias=_alias("UPTAKE_FAQ_RESURFACE_HOURS", "faq_resurface_hours"))
+    faq_review_days: int = Field(90, validation_alias=_alias("UPTAKE_FAQ_REVIEW_DAYS", "faq_review_days"))
+    faq_learned_per_entry: int = Field(
+        25, validation_alias=_alias("UPTAKE_FAQ_LEARNED_PER_ENTRY", "faq_learned_per_entry")
+    )
 
     # --- Slack
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_alias("SLACK_BOT_TOKEN", "slack_bot_token"))
@@ -90,6 +104,19 @@ class Settings(BaseSettings):
     teams_login_url: str = Field(
         "https://login.microsoftonline.com", validation_alias=_alias("UPTAKE_TEAMS_LOGIN_URL", "teams_login_url")
     )
+
+    @field_validator("faq_answer_threshold", "faq_suggest_threshold", mode="before")
+    @classmethod
+    def _empty_threshold(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("faq_matcher")
+    @classmethod
+    def _known_matcher(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in ("lexical", "semantic", "hybrid"):
+            raise ValueError("UPTAKE_FAQ_MATCHER is lexical, semantic or hybrid")
+        return v
 
     @field_validator("slack_api_url")
     @classmethod

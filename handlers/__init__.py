@@ -1,3 +1,3 @@
 """Capabilities: one module each. Importing this package registers them all with bot.registry."""
 
-from handlers import broadcasts, core, friction  # noqa: F401
+from handlers import broadcasts, core, faq, friction  # noqa: F401

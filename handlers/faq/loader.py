@@ -9,20 +9,12 @@ from urllib.parse import urlparse
 
 import yaml
 
+from bot.content import ContentError
 from handlers.faq.model import FaqEntry, Link
 
+__all__ = ["ContentError", "load_faq_dir", "load_faq_file"]
+
 KNOWN_FIELDS = {"id", "question", "examples", "answer", "links", "tags", "owner", "reviewed"}
-
-
-class ContentError(Exception):
-    """A content file is invalid. The message names file:line and the field."""
-
-    def __init__(self, file: str | Path, line: int, field: str, message: str) -> None:
-        self.file = str(file)
-        self.line = line
-        self.field = field
-        self.message = message
-        super().__init__(f"{self.file}:{line}: {field + ': ' if field else ''}{message}")
 
 
 def load_faq_dir(directory: str | Path) -> list[FaqEntry]:

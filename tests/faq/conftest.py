@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.faq.model import FaqEntry
+from tests.faq.scenario import cast, content_dir, faq_runtime  # noqa: F401  (FAQ conversation fixtures)
 
 
 def entry(entry_id: str, question: str, *examples: str) -> FaqEntry:
