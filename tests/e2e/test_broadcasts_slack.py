@@ -101,6 +101,7 @@ async def test_lead_composes_previews_sends_and_a_reader_acknowledges(slack: Sla
     preview = await compose_and_preview(slack)
     assert "Preview" in preview.text and "3 people" in preview.text
     assert "Why" in preview.text and "routed in minutes" in preview.text
+    assert "broadcasts.ack" not in str(preview.blocks)  # the preview can't be acknowledged
     assert dms_to(slack, "U1") == []  # nothing reaches readers before Send
     await click(slack, preview, "Send now", user=LEAD)
     assert "scheduled to 3 recipients" in slack.api.calls("response_url")[-1].text
