@@ -253,6 +253,7 @@ def local_time(at: dt.datetime | None, rollout: Rollout) -> str:
 async def preview(ctx: Ctx, b: Broadcast) -> Reply:
     rec = await audience.resolve(ctx.session, ctx.runtime, ctx.rollout, b.audience)
     msg = broadcast_message(b, await author_name(ctx.session, b), ctx.rollout)
+    shown = msg.blocks[:-1] if b.ask_ack else msg.blocks  # no live "Got it" on the preview: it would count an ack
     buttons = [Button("Send now", f"broadcasts.send:{b.id}", style=Style.primary)]
     if b.send_at is not None:
         buttons.append(Button(f"Schedule for {local_time(b.send_at, ctx.rollout)}", f"broadcasts.schedule:{b.id}"))
@@ -264,7 +265,7 @@ async def preview(ctx: Ctx, b: Broadcast) -> Reply:
     note = f"Preview — only you see this. It goes to {audience.describe(b.audience)} ({who})."
     if b.ask_ack:
         note += " Readers are asked to acknowledge."
-    return Reply.say(note, *msg.blocks, Actions(tuple(buttons)))
+    return Reply.say(note, *shown, Actions(tuple(buttons)))
 
 
 # ---------------------------------------------------------------- send, schedule, approve
