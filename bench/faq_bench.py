@@ -112,9 +112,7 @@ def run_one(faq_path: Path, questions: list[Question], factory: Callable[[], Mat
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "benchmarks" / "faq")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "faq")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -39,9 +39,7 @@ def corpus(data: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "benchmarks" / "faq")
     parser.add_argument("--matchers", nargs="+", default=["lexical", "semantic", "hybrid"])
     parser.add_argument("--entries", type=int, default=1000)
@@ -54,9 +52,7 @@ def main() -> int:
     texts = corpus(args.data)
     n = args.entries
     entries = [
-        FaqEntry(
-            id=f"e{i}", question=texts[10 * i], examples=tuple(texts[10 * i + 1 : 10 * i + 10]), answer="-"
-        )
+        FaqEntry(id=f"e{i}", question=texts[10 * i], examples=tuple(texts[10 * i + 1 : 10 * i + 10]), answer="-")
         for i in range(n)
     ]
     queries = texts[10 * n : 10 * n + args.queries]

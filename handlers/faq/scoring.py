@@ -7,8 +7,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from handlers.faq.calibration import Calibration, fit_calibration, held_out_samples, make_folds
-from handlers.faq.model import FaqEntry, Match, training_texts
+from handlers.faq.calibration import (
+    GENERIC_OUT_OF_SCOPE,
+    NONE,
+    Calibration,
+    fit_calibration,
+    fit_correctness,
+    held_out_samples,
+    make_folds,
+)
+from handlers.faq.model import FaqEntry, Match, normalise_question, training_texts
+
+EXACT_CONFIDENCE = 0.99  # a question that is, normalised, one phrasing of exactly one entry
 
 
 class CalibratedMatcher(ABC):
@@ -21,19 +31,29 @@ class CalibratedMatcher(ABC):
         self._seed = seed
         self._ids: list[str] = []
         self._fitted = False
+        self._exact: dict[str, int] = {}
         self.calibration = self.default_calibration
 
     def fit(self, entries: Sequence[FaqEntry], learned: Mapping[str, Sequence[str]] | None = None) -> None:
         """Learn from question + examples (+ learned examples) and calibrate on held-out phrasings."""
         texts, labels = training_texts(entries, learned or {})
         self._ids = [e.id for e in entries]
+        owners: dict[str, set[int]] = {}
+        for text, label in zip(texts, labels, strict=True):
+            owners.setdefault(normalise_question(text), set()).add(label)
+        # The content (or a 👍) says what these exact questions mean; cross-validation never sees them.
+        self._exact = {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}
         self._fitted = False
         if not texts:
             return
-        self._prepare(texts, labels)
+        # Generic off-topic sentences go after the content, so content indices stay 0..len(texts)-1.
+        generic = list(GENERIC_OUT_OF_SCOPE)
+        all_labels = [*labels, *([NONE] * len(generic))]
+        self._prepare([*texts, *generic], all_labels)
         folds = make_folds(labels, self._n_folds, self._seed)
-        samples = held_out_samples(labels, folds, self._score_fold)
-        self.calibration = fit_calibration(samples, self.default_calibration)
+        generic_idx = np.arange(len(texts), len(all_labels))
+        samples = held_out_samples(all_labels, folds, self._score_fold, generic_idx)
+        self.calibration = fit_correctness(samples, fit_calibration(samples, self.default_calibration))
         self._build_final(np.arange(len(texts)))
         self._fitted = True
 
@@ -41,7 +61,13 @@ class CalibratedMatcher(ABC):
         """Best k entries with calibrated confidence, highest first."""
         if not self._fitted:
             return []
-        probabilities = self.calibration.probabilities(self.raw_scores(text))
+        probabilities = self.calibration.confidences(self.raw_scores(text))
+        exact = self._exact.get(normalise_question(text))
+        if exact is not None and probabilities[exact] < EXACT_CONFIDENCE:
+            others = probabilities.sum() - probabilities[exact]
+            if others > 0:
+                probabilities *= min(1.0, (1.0 - EXACT_CONFIDENCE) / others)
+            probabilities[exact] = EXACT_CONFIDENCE
         best = np.argsort(-probabilities, kind="stable")[:k]
         return [Match(self._ids[i], float(probabilities[i])) for i in best]
 

@@ -78,9 +78,7 @@ class SemanticMatcher(CalibratedMatcher):
         """Unit-length embeddings; phrasings seen before are not encoded again."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            vectors = self._encoder.encode(
-                missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True
-            )
+            vectors = self._encoder.encode(missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
             self._cache.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
         # sentence-transformers 6 renamed the method; 3-5 only have the old name.
         dimension = getattr(self._encoder, "get_embedding_dimension", None)
