@@ -69,7 +69,9 @@ def normalise_question(text: str) -> str:
         text = stripped
 
 
-def training_texts(entries: Sequence[FaqEntry], learned: Mapping[str, Sequence[str]]) -> tuple[list[str], list[int]]:
+def training_texts(
+    entries: Sequence[FaqEntry], learned: Mapping[str, Sequence[str]]
+) -> tuple[list[str], list[int]]:
     """Texts and their entry index: question, examples and learned examples, deduplicated per entry."""
     texts: list[str] = []
     labels: list[int] = []

@@ -18,7 +18,10 @@ KEYS = {"n", "top1_accuracy", "answered_accuracy", "precision", "oos_recall", "c
 @pytest.fixture
 def files(tmp_path: Path, tiny_faq: list[FaqEntry]) -> tuple[Path, Path]:
     faq = tmp_path / "faq.yml"
-    rows = [{"id": e.id, "question": e.question, "examples": list(e.examples), "answer": e.answer} for e in tiny_faq]
+    rows = [
+        {"id": e.id, "question": e.question, "examples": list(e.examples), "answer": e.answer}
+        for e in tiny_faq
+    ]
     faq.write_text(yaml.safe_dump(rows), encoding="utf-8")
     questions = tmp_path / "questions.jsonl"
     lines = [

@@ -55,7 +55,8 @@ def test_good_file_loads_with_source_lines(tmp_path: Path) -> None:
         ("- id: a\n  question: q\n  examples: [e]\n", 1, "answer"),
         ("- id: a\n  question: q\n  examples: [e]\n  answer: x\n  reviewed: 2026-13-45\n", 5, "reviewed"),
         (
-            "- id: a\n  question: q\n  examples: [e]\n  answer: x\n  links:\n    - {title: t, url: 'ftp:/x'}\n",
+            "- id: a\n  question: q\n  examples: [e]\n  answer: x\n"
+            "  links:\n    - {title: t, url: 'ftp:/x'}\n",
             6,
             "links.url",
         ),
@@ -73,7 +74,9 @@ def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, f
 
 def test_duplicate_id_across_files(tmp_path: Path) -> None:
     write(tmp_path, "a.yml", GOOD)
-    write(tmp_path, "b.yml", "# second file\n- id: office-hours\n  question: q\n  examples: [e]\n  answer: x\n")
+    write(
+        tmp_path, "b.yml", "# second file\n- id: office-hours\n  question: q\n  examples: [e]\n  answer: x\n"
+    )
     with pytest.raises(ContentError) as caught:
         load_faq_dir(tmp_path)
     assert caught.value.field == "id"
