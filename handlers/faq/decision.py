@@ -104,10 +104,10 @@ def _drop_covered_generic(ranks: list[HeldOutRank]) -> list[HeldOutRank]:
 
 
 def precision_target(n_questions: int) -> float:
-    """0.8 for a few hundred held-out questions, rising with log size to 0.95 at 3,000 and more."""
+    """0.8 for a few hundred held-out questions, rising with log size to 0.95 at 1,500 and more."""
     if n_questions <= 300:
         return 0.8
-    return float(min(0.95, 0.8 + 0.15 * np.log(n_questions / 300) / np.log(10)))
+    return float(min(0.95, 0.8 + 0.15 * np.log(n_questions / 300) / np.log(5)))
 
 
 def thresholds_from_ranks(

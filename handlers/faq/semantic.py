@@ -146,10 +146,20 @@ class SemanticMatcher(CalibratedMatcher):
     def raw_scores(self, text: str) -> np.ndarray:
         """Uncalibrated score in [0, 1] for every entry."""
         cached = None if self._owns_cache else self._cache.get(text)  # a shared cache may be pre-warmed
-        if cached is not None:
-            query = cached[None, :]
-        else:
-            query = np.asarray(
-                self._encoder.encode([text], normalize_embeddings=True, convert_to_numpy=True), np.float32
-            )
+        query = cached[None, :] if cached is not None else encode_one(self._encoder, text)[None, :]
         return self._scores(self._final, query)[0]
+
+
+def encode_one(encoder: Any, text: str) -> np.ndarray:
+    """One question, unit length: tokenise and forward under inference_mode, without encode()'s batching.
+
+    encode() sorts, batches, converts and checks a progress bar per call, which costs several ms per question.
+    """
+    import torch
+
+    preprocess = getattr(encoder, "preprocess", None) or encoder.tokenize  # renamed in sentence-transformers 6
+    with torch.inference_mode():
+        features = preprocess([text])
+        vector = encoder(features)["sentence_embedding"][0].float()
+        vector = torch.nn.functional.normalize(vector, dim=0)
+    return vector.numpy().astype(np.float32, copy=False)
