@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
@@ -16,9 +18,15 @@ from handlers.faq.calibration import (
     held_out_samples,
     make_folds,
 )
-from handlers.faq.model import FaqEntry, Match, normalise_question, training_texts
+from handlers.faq.model import FaqEntry, Match, training_texts
 
-EXACT_CONFIDENCE = 0.99  # a question that is, normalised, one phrasing of exactly one entry
+EXACT_CONFIDENCE = 0.99  # a question that is, up to case and punctuation, one phrasing of exactly one entry
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def exact_key(text: str) -> str:
+    """Words only, casefolded: cheaper than normalise_question, and blind to inner punctuation too."""
+    return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
 class CalibratedMatcher(ABC):
@@ -40,7 +48,7 @@ class CalibratedMatcher(ABC):
         self._ids = [e.id for e in entries]
         owners: dict[str, set[int]] = {}
         for text, label in zip(texts, labels, strict=True):
-            owners.setdefault(normalise_question(text), set()).add(label)
+            owners.setdefault(exact_key(text), set()).add(label)
         # The content (or a 👍) says what these exact questions mean; cross-validation never sees them.
         self._exact = {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}
         self._fitted = False
@@ -62,7 +70,7 @@ class CalibratedMatcher(ABC):
         if not self._fitted:
             return []
         probabilities = self.calibration.confidences(self.raw_scores(text))
-        exact = self._exact.get(normalise_question(text))
+        exact = self._exact.get(exact_key(text))
         if exact is not None and probabilities[exact] < EXACT_CONFIDENCE:
             others = probabilities.sum() - probabilities[exact]
             if others > 0:
