@@ -3,7 +3,12 @@
 The model is a softmax over the entries plus one "no entry" option: logit_j = a * score_j, logit_none = b.
 Two parameters are enough to make confidences honest; they are fitted by maximum likelihood on
 cross-validation folds where some phrasings are held out (in scope) and some entries are held out whole
-(out of scope), so the "no entry" mass learns what an uncovered question looks like.
+(out of scope), so the "no entry" mass learns what an uncovered question looks like. Generic off-topic
+sentences (GENERIC_OUT_OF_SCOPE) are asked too, so small content still sees what "nothing to do with us" is.
+
+The confidence of the best match is then a second, small logistic model of "the best match is right" over the
+softmax probability, the margin to the runner-up and the raw score: a clear winner is trusted more than one of
+two look-alikes with the same probability.
 """
 
 from __future__ import annotations
@@ -16,12 +21,95 @@ import numpy as np
 NONE = -1  # label of a held-out question that no remaining entry covers
 
 
+# Questions no rollout FAQ covers, asked of every content during calibration and threshold selection. Any
+# that the content does cover (an FAQ about travel) is dropped by `drop_covered_generic`.
+GENERIC_OUT_OF_SCOPE: tuple[str, ...] = (
+    "will it rain this weekend",
+    "what is the temperature outside",
+    "give me a recipe for lasagna",
+    "how long do I boil an egg",
+    "what should I cook for dinner tonight",
+    "find me a cheap hotel in Rome",
+    "when does the next train to Paris leave",
+    "how do I renew my passport",
+    "who won the football match yesterday",
+    "what time does the supermarket close",
+    "tell me a joke",
+    "what is the meaning of life",
+    "how tall is the Eiffel tower",
+    "who wrote Pride and Prejudice",
+    "what is the square root of 144",
+    "convert 10 miles to kilometres",
+    "translate good morning into Spanish",
+    "play some relaxing music",
+    "set an alarm for 7 am",
+    "remind me to call my mother",
+    "what's a good movie to watch",
+    "recommend a book for the holidays",
+    "how do I get a stain out of a shirt",
+    "my car makes a strange noise",
+    "how often should I water a cactus",
+    "what is the best diet to lose weight",
+    "how do I train my puppy",
+    "what is the exchange rate of the dollar",
+    "should I buy bitcoin",
+    "how do I fix a leaking tap",
+    "what's the population of Canada",
+    "how many days until Christmas",
+    "where can I park near the stadium",
+    "what are the symptoms of the flu",
+    "is the pharmacy open on Sunday",
+    "how do I knit a scarf",
+    "order me a pizza",
+    "what's the capital of Australia",
+    "how far is the moon",
+    "sing me a song",
+    "can you do my taxes",
+    "what is the best smartphone to buy",
+    "how do I change a flat tyre",
+    "who is the president of Brazil",
+    "what should I name my cat",
+    "what's on TV tonight",
+    "how do I make sourdough starter",
+    "are dolphins mammals",
+    "what's your favourite colour",
+    "rent a car at the airport",
+    "how do you say thank you in Japanese",
+    "what is photosynthesis",
+    "plan a birthday party for my kid",
+    "how do I grow tomatoes",
+    "what is the speed of light",
+    "can you recommend a dentist",
+    "is it going to snow in December",
+    "what's the score of the tennis final",
+    "how many calories are in a banana",
+    "when was the Roman empire founded",
+)
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Scale of the scores and the logit of "no entry"."""
+    """Scale of the scores, the logit of "no entry", and the weights of the best-match correctness model."""
 
     scale: float
     none_logit: float
+    correctness: tuple[float, ...] = ()  # weights over correctness_features(); empty = trust the softmax
+
+    def confidences(self, scores: np.ndarray) -> np.ndarray:
+        """Probabilities whose best one is replaced by P(best match is right); order and shares are kept."""
+        probabilities = self.probabilities(scores)
+        if not self.correctness or probabilities.size == 0:
+            return probabilities
+        best = int(np.argmax(probabilities))
+        features = correctness_features(probabilities[None, :], scores[None, :])[0]
+        top = float(1.0 / (1.0 + np.exp(-float(np.dot(self.correctness, features)))))
+        ratio = top / max(float(probabilities[best]), 1e-12)
+        rest = float(probabilities.sum() - probabilities[best])
+        if rest > 0:
+            ratio = min(ratio, (1.0 - top) / rest)  # stays a distribution over entries + "none"
+        out = probabilities * ratio
+        out[best] = top
+        return out
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
         """Probability of each entry (the rest of the mass is "no entry")."""
@@ -37,6 +125,67 @@ class HeldOut:
 
     scores: np.ndarray
     label: int
+    generic: bool = False  # one of GENERIC_OUT_OF_SCOPE rather than a held-out entry
+
+
+def correctness_features(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per row: logit of the best probability, margin to the runner-up (probability and raw), raw best, 1."""
+    n = probabilities.shape[0]
+    if probabilities.shape[1] >= 2:
+        p_top = -np.partition(-probabilities, 1, axis=1)[:, :2]
+        s_top = -np.partition(-scores, 1, axis=1)[:, :2]
+    else:
+        p_top = np.hstack([probabilities, np.zeros((n, 1))])
+        s_top = np.hstack([scores, np.zeros((n, 1))])
+    p1 = np.clip(p_top[:, 0], 1e-6, 1 - 1e-6)
+    return np.column_stack(
+        [np.log(p1 / (1 - p1)), p_top[:, 0] - p_top[:, 1], s_top[:, 0], s_top[:, 0] - s_top[:, 1], np.ones(n)]
+    )
+
+
+def fit_correctness(samples: Sequence[HeldOut], calibration: Calibration, ridge: float = 1.0) -> Calibration:
+    """Logistic regression of "the best match is right" on correctness_features, by Newton's method."""
+    usable = [s for s in samples if s.scores.size]
+    right = np.array([s.label != NONE and int(np.argmax(s.scores)) == s.label for s in usable], dtype=float)
+    if len(usable) < 20 or right.sum() < 5 or (1 - right).sum() < 5:
+        return calibration
+    width = max(s.scores.size for s in usable)
+    scores = np.zeros((len(usable), width))
+    probabilities = np.zeros((len(usable), width))
+    for i, sample in enumerate(usable):
+        scores[i, : sample.scores.size] = sample.scores
+        probabilities[i, : sample.scores.size] = calibration.probabilities(sample.scores)
+    x = correctness_features(probabilities, scores)
+    # Start from "trust the softmax" (weight 1 on its logit) and shrink towards it, not towards zero.
+    prior = np.zeros(x.shape[1])
+    prior[0] = 1.0
+    w = prior.copy()
+    penalty = ridge * np.ones(x.shape[1])
+    penalty[-1] = 1e-3  # the bias is free
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        grad = x.T @ (p - right) + penalty * (w - prior)
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    if not np.all(np.isfinite(w)):
+        return calibration
+    return Calibration(calibration.scale, calibration.none_logit, tuple(float(v) for v in w))
+
+
+def drop_covered_generic(samples: Sequence[HeldOut]) -> list[HeldOut]:
+    """Drop generic off-topic questions that score like a typical right answer: this content covers them."""
+    right_tops = [float(s.scores.max()) for s in samples if not s.generic and _is_right(s)]
+    if not right_tops:
+        return list(samples)
+    bar = float(np.median(right_tops))
+    return [s for s in samples if not s.generic or float(s.scores.max(initial=0.0)) < bar]
+
+
+def _is_right(sample: HeldOut) -> bool:
+    return sample.label != NONE and sample.scores.size > 0 and int(np.argmax(sample.scores)) == sample.label
 
 
 def fit_calibration(samples: Sequence[HeldOut], fallback: Calibration, top_k: int = 32) -> Calibration:
@@ -160,19 +309,25 @@ def make_folds(
 ScoreFn = Callable[[np.ndarray, np.ndarray], list[np.ndarray]]
 
 
-def held_out_samples(labels: Sequence[int], folds: Sequence[Fold], score_fold: ScoreFn) -> list[HeldOut]:
+def held_out_samples(
+    labels: Sequence[int], folds: Sequence[Fold], score_fold: ScoreFn, generic: np.ndarray | None = None
+) -> list[HeldOut]:
     """Score each fold's held-out texts with a model built on its training texts.
 
     `score_fold(train_idx, query_idx)` returns one raw score vector per query, over the fold's entries in
-    ascending entry order.
+    ascending entry order. `generic` are indices of GENERIC_OUT_OF_SCOPE texts (label NONE), spread over
+    the folds; the ones this content covers are dropped.
     """
     labels_arr = np.asarray(labels)
+    generic = np.zeros(0, np.int64) if generic is None else generic
     samples: list[HeldOut] = []
-    for fold in folds:
+    for k, fold in enumerate(folds):
         fold_entries = np.unique(labels_arr[fold.train])
         position = {int(e): i for i, e in enumerate(fold_entries)}
-        queries = np.concatenate([fold.held_in, fold.held_out_of_scope])
-        for q, scores in zip(queries, score_fold(fold.train, queries), strict=True):
+        extra = generic[k :: len(folds)]
+        queries = np.concatenate([fold.held_in, fold.held_out_of_scope, extra]).astype(np.int64)
+        n_own = queries.size - extra.size
+        for i, (q, scores) in enumerate(zip(queries, score_fold(fold.train, queries), strict=True)):
             label = position.get(int(labels_arr[q]), NONE)
-            samples.append(HeldOut(scores=scores, label=label))
-    return samples
+            samples.append(HeldOut(scores=scores, label=label, generic=i >= n_own))
+    return drop_covered_generic(samples)

@@ -1,7 +1,11 @@
 """Answer, suggest or abstain: thresholds chosen by cross-validation on the content itself.
 
-Thresholds come from held-out phrasings (in scope) and whole held-out entries (out of scope, since no
-remaining entry covers them), never from a test set, so they move with the content.
+Thresholds come from held-out phrasings (in scope), whole held-out entries (out of scope, since no remaining
+entry covers them) and generic off-topic sentences, never from a test set, so they move with the content.
+The answer threshold is the lowest confidence whose answers reach the precision target on those folds; the
+target is lower for small content (a few hundred held-out questions cannot certify 95 %, and insisting would
+mean never answering). The suggest threshold must both keep the right entry among the suggestions often
+enough and turn most off-topic questions into an honest "I don't know" instead of a "Did you mean …?".
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from handlers.faq.calibration import make_folds
+from handlers.faq.calibration import GENERIC_OUT_OF_SCOPE, make_folds
 from handlers.faq.model import FaqEntry, Match, Matcher, training_texts
 
 DecisionKind = Literal["answer", "suggest", "abstain"]
@@ -57,6 +61,7 @@ class HeldOutRank:
 
     expected: str | None
     matches: tuple[Match, ...]
+    generic: bool = False  # a GENERIC_OUT_OF_SCOPE sentence rather than a held-out entry
 
 
 def cross_validated_ranks(
@@ -69,7 +74,8 @@ def cross_validated_ranks(
     """Rankings of held-out phrasings (expected = their entry) and of held-out entries (expected = None)."""
     texts, labels = training_texts(entries, {})
     ranks: list[HeldOutRank] = []
-    for fold in make_folds(labels, n_folds, seed, max_per_fold):
+    folds = make_folds(labels, n_folds, seed, max_per_fold)
+    for k, fold in enumerate(folds):
         kept: dict[int, list[str]] = {}
         for i in fold.train:
             kept.setdefault(labels[i], []).append(texts[i])
@@ -83,29 +89,66 @@ def cross_validated_ranks(
             ranks.append(HeldOutRank(entries[labels[i]].id, tuple(matcher.rank(texts[i], MAX_SUGGESTIONS))))
         for i in fold.held_out_of_scope:
             ranks.append(HeldOutRank(None, tuple(matcher.rank(texts[i], MAX_SUGGESTIONS))))
-    return ranks
+        for text in GENERIC_OUT_OF_SCOPE[k :: len(folds)]:
+            ranks.append(HeldOutRank(None, tuple(matcher.rank(text, MAX_SUGGESTIONS)), generic=True))
+    return _drop_covered_generic(ranks)
+
+
+def _drop_covered_generic(ranks: list[HeldOutRank]) -> list[HeldOutRank]:
+    """A generic sentence as confident as a typical right answer is covered by this content (a travel FAQ)."""
+    right = [r.matches[0].confidence for r in ranks if r.expected and r.matches and r.matches[0].entry_id == r.expected]
+    if not right:
+        return ranks
+    bar = float(np.median(right))
+    return [r for r in ranks if not r.generic or not r.matches or r.matches[0].confidence < bar]
+
+
+def precision_target(n_questions: int) -> float:
+    """0.8 for a few hundred held-out questions, rising with log size to 0.95 at 1,500 and more."""
+    if n_questions <= 300:
+        return 0.8
+    return float(min(0.95, 0.8 + 0.15 * np.log(n_questions / 300) / np.log(5)))
 
 
 def thresholds_from_ranks(
-    ranks: Sequence[HeldOutRank], target_precision: float = 0.95, suggest_precision: float = 0.6
+    ranks: Sequence[HeldOutRank],
+    target_precision: float | None = None,
+    suggest_precision: float = 0.6,
+    off_topic_rejected: float = 0.9,
+    uncovered_rejected: float = 0.5,
 ) -> Thresholds:
-    """Lowest answer threshold whose answers reach the target precision; the same for top-3 suggestions."""
+    """Answer: lowest threshold whose answers reach the target precision (default: precision_target).
+
+    Suggest: the right entry among the suggestions at `suggest_precision`, and at least `off_topic_rejected`
+    of generic off-topic and `uncovered_rejected` of held-out-entry questions below it (they get "I don't
+    know"); never above the answer threshold.
+    """
     if not ranks:
         return Thresholds(answer=0.9, suggest=0.5)
+    target = precision_target(len(ranks)) if target_precision is None else target_precision
     top = np.array([r.matches[0].confidence if r.matches else 0.0 for r in ranks])
     right = np.array([bool(r.matches) and r.matches[0].entry_id == r.expected for r in ranks])
     in_top3 = np.array([any(m.entry_id == r.expected for m in r.matches) for r in ranks])
-    answer = _lowest_threshold(top, right, target_precision, default=0.99)
-    suggest = min(_lowest_threshold(top, in_top3, suggest_precision, default=answer), answer)
-    return Thresholds(answer=round(answer, 4), suggest=round(suggest, 4))
+    # With no threshold reaching the target, answer only when the calibrated confidence itself says so.
+    answer = _lowest_threshold(top, right, target, default=target)
+    suggest = _lowest_threshold(top, in_top3, suggest_precision, default=answer)
+    generic = np.array([r.generic for r in ranks])
+    uncovered = np.array([r.expected is None and not r.generic for r in ranks])
+    for mask, share in ((generic, off_topic_rejected), (uncovered, uncovered_rejected)):
+        if mask.any():
+            suggest = max(suggest, float(np.quantile(top[mask], share)))
+    return Thresholds(answer=round(answer, 4), suggest=round(min(suggest, answer), 4))
 
 
 def choose_thresholds(
     entries: Sequence[FaqEntry],
     matcher_factory: Callable[[], Matcher] | None = None,
-    target_precision: float = 0.95,
+    target_precision: float | None = None,
 ) -> Thresholds:
-    """Default thresholds for this content, cross-validated with the given matcher (lexical by default)."""
+    """Default thresholds for this content, cross-validated with the given matcher (lexical by default).
+
+    `target_precision` None adapts the target to the content's size (see precision_target).
+    """
     if matcher_factory is None:
         from handlers.faq.lexical import LexicalMatcher
 
