@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,6 +85,28 @@ async def prepare(settings: Settings, *, migrate: bool = True, content: bool = T
         await sync_rollout(session, settings.content_dir, settings.rollout)
         await session.commit()
     return rt
+
+
+def export_command(produce: Callable[[Any, Any, Any], Awaitable[str]], output: Path | None) -> None:
+    """Shared body of `uptake <capability> export`: start the runtime, produce text for the default rollout,
+    write it to `output` or stdout."""
+    settings = get_settings()
+    setup_logging(settings)
+
+    async def main() -> str:
+        rt = await prepare(settings)
+        try:
+            async with rt.db.session() as session:
+                return await produce(session, await rt.default_rollout(session), rt)
+        finally:
+            await rt.close()
+
+    text = run(main())
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
 
 
 @app.command()

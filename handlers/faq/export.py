@@ -3,7 +3,6 @@ eval` — the evaluation contract of issue 5 on the same decision path as the bo
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -87,27 +86,12 @@ def cli_export(
     learned: bool = typer.Option(False, "--learned", help="Also include wordings learned from 👍"),
 ) -> None:
     """Export FAQ entries and examples added in chat as YAML (the content/faq format)."""
-    from bot.cli import prepare, setup_logging
-    from bot.config import get_settings
+    from bot.cli import export_command
 
-    settings = get_settings()
-    setup_logging(settings)
+    async def produce(session: Any, rollout: Any, rt: Any) -> str:
+        return await export_yaml(session, rollout, list(rt.content.get("faq", []) or []), learned=learned)
 
-    async def main() -> str:
-        rt = await prepare(settings)
-        try:
-            async with rt.db.session() as session:
-                rollout = await rt.default_rollout(session)
-                return await export_yaml(session, rollout, list(rt.content.get("faq", []) or []), learned=learned)
-        finally:
-            await rt.close()
-
-    text = asyncio.run(main())
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}", err=True)
+    export_command(produce, output)
 
 
 def cli_eval(

@@ -133,29 +133,13 @@ def cli_export(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout"),
 ) -> None:
     """Export the default rollout's friction reports (CSV or JSON) to stdout or a file."""
-    import asyncio
-
-    from bot.cli import fail, prepare, setup_logging
-    from bot.config import get_settings
+    from bot.cli import export_command, fail
     from handlers.friction.taxonomy import taxonomy
 
     if format not in ("csv", "json"):
         fail("--format is csv or json")
-    settings = get_settings()
-    setup_logging(settings)
 
-    async def main() -> str:
-        rt = await prepare(settings)
-        try:
-            async with rt.db.session() as session:
-                rollout = await rt.default_rollout(session)
-                return render(await export_rows(session, rollout, taxonomy(rt)), format)
-        finally:
-            await rt.close()
+    async def produce(session: Any, rollout: Any, rt: Any) -> str:
+        return render(await export_rows(session, rollout, taxonomy(rt)), format)
 
-    text = asyncio.run(main())
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}", err=True)
+    export_command(produce, output)
