@@ -120,3 +120,11 @@ async def test_send_to_channel_posts_where_the_bot_is_installed(teams: TeamsHarn
         await _sender(teams).send_to_channel(TENANT, "19:elsewhere@thread.tacv2", NOTE)
     with pytest.raises(SendError):
         await _sender(teams).send_to_channel("other-tenant", CHANNEL_ID, NOTE)
+
+
+async def test_send_to_channel_without_a_workspace_uses_the_stored_tenant(teams: TeamsHarness) -> None:
+    """rollout.yml names channels without a tenant: the stored (authenticated) reference says which one."""
+    await teams.install(user="aad-0", where="channel")
+    teams.connector.clear()
+    msg_id = await _sender(teams).send_to_channel("", CHANNEL_ID, NOTE)
+    assert teams.connector.last(CHANNEL_ID).id == msg_id
