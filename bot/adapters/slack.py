@@ -316,9 +316,10 @@ async def mount(app: web.Application, rt: Runtime) -> str:
         app.on_shutdown.append(disconnect)
     else:
         app.router.add_post("/slack/events", adapter.http)
-        if bolt.oauth_flow is not None:
-            app.router.add_get("/slack/install", adapter.install)
-            app.router.add_get("/slack/oauth_redirect", adapter.oauth_redirect)
+    if bolt.oauth_flow is not None:
+        # Installing is a browser round trip over HTTP in both modes; Socket Mode only replaces the event URL.
+        app.router.add_get("/slack/install", adapter.install)
+        app.router.add_get("/slack/oauth_redirect", adapter.oauth_redirect)
 
     async def finish(_: web.Application) -> None:
         await adapter.idle()

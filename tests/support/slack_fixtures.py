@@ -145,9 +145,11 @@ class SlackDriver:
     async def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None, **kw: Any
     ) -> SlackResponse:
+        return await self.deliver_event(self.event_body(event, event_id=event_id), retry_num=retry_num, **kw)
+
+    async def deliver_event(self, body: dict[str, Any], *, retry_num: int | None = None, **kw: Any) -> SlackResponse:
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
-        body = json.dumps(self.event_body(event, event_id=event_id))
-        return await self.post(body, "application/json", headers=headers, **kw)
+        return await self.post(json.dumps(body), "application/json", headers=headers, **kw)
 
     async def dm(self, text: str, *, user: str = "U1", channel: str | None = None, **kw: Any) -> SlackResponse:
         ts = f"{time.time():.6f}"
@@ -291,6 +293,29 @@ class SlackDriver:
         return await self.interactive(payload, **kw)
 
 
+class SocketDriver(SlackDriver):
+    """The same workspace over Socket Mode: every payload travels as an envelope on the mock's WebSocket, and
+    the answer is the app's ack (its `payload`, e.g. `response_action: errors`, becomes the response body)."""
+
+    async def post(self, body: str, content_type: str, **kw: Any) -> SlackResponse:
+        raise AssertionError("Socket Mode has no HTTP endpoint; send envelopes")
+
+    async def envelope(self, kind: str, payload: dict[str, Any], **kw: Any) -> SlackResponse:
+        sent = await self.api.socket.send(kind, payload, **kw)
+        assert sent.ack is not None
+        answer = sent.ack.get("payload")
+        return SlackResponse(200, json.dumps(answer) if answer else "", {"envelope_id": sent.envelope_id})
+
+    async def form(self, fields: dict[str, str], **kw: Any) -> SlackResponse:
+        if "payload" in fields:
+            return await self.envelope("interactive", json.loads(fields["payload"]))
+        return await self.envelope("slash_commands", fields)
+
+    async def deliver_event(self, body: dict[str, Any], *, retry_num: int | None = None, **kw: Any) -> SlackResponse:
+        retry = {"retry_attempt": retry_num, "retry_reason": "timeout"} if retry_num else {}
+        return await self.envelope("events_api", body, **retry)
+
+
 def _state(element: dict[str, Any], value: Any) -> dict[str, Any]:
     kind = element["type"]
     if kind in ("static_select", "radio_buttons"):
@@ -347,8 +372,11 @@ async def slack_app(
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     async with aiohttp.ClientSession() as http:
+        driver = SocketDriver if rt.settings.slack_app_token is not None else SlackDriver
         try:
-            yield SlackDriver(f"http://127.0.0.1:{port}", api, rt, http)
+            if driver is SocketDriver:
+                await api.socket.connected()
+            yield driver(f"http://127.0.0.1:{port}", api, rt, http)
         finally:
             await runner.cleanup()
             await rt.close()
