@@ -20,6 +20,7 @@ import typer
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,7 +28,7 @@ from bot.adapters import slack_inbound as inbound
 from bot.adapters.slack_install import installation_store, state_store
 from bot.adapters.slack_render import inline_errors, render_form, render_home
 from bot.adapters.slack_reply import OPEN_FORM, FormStash, Responder
-from bot.adapters.slack_send import SlackClients, SlackSender
+from bot.adapters.slack_send import ROTATE_BEFORE_MINUTES, SlackClients, SlackSender
 from bot.config import ROOT, Settings
 from bot.model import Command, Reply, Request
 from bot.router import handle, home_view
@@ -280,8 +281,19 @@ def build(rt: Runtime) -> tuple[SlackClients, AsyncApp | None, str]:
             state_store=state_store(rt.db.engine),
             install_path="/slack/install",
             redirect_uri_path="/slack/oauth_redirect",
+            token_rotation_expiration_minutes=ROTATE_BEFORE_MINUTES,
         )
-        app = AsyncApp(client=clients.client(None), oauth_settings=oauth, **common)
+        # Bolt's own authorize would rotate tokens through a client of its own at slack.com, ignoring
+        # SLACK_API_URL (an enterprise proxy, the tests' mock): give it the configured client.
+        authorize = AsyncInstallationStoreAuthorize(
+            logger=base_logger,
+            installation_store=store,
+            client_id=s.slack_client_id,
+            client_secret=s.slack_client_secret.get_secret_value(),
+            token_rotation_expiration_minutes=ROTATE_BEFORE_MINUTES,
+            client=clients.client(None),
+        )
+        app = AsyncApp(client=clients.client(None), oauth_settings=oauth, authorize=authorize, **common)
         how = "OAuth (many workspaces: /slack/install)"
     else:
         clients = SlackClients(s)
