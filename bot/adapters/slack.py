@@ -83,7 +83,7 @@ class SlackAdapter:
         self.clients = clients
         self.app = app
         self.identities = inbound.IdentityCache(rt.settings.slack_team_field, rt.clock)
-        self.clicks = inbound.ClickGate()
+        self.clicks = inbound.ClickGate(rt.db, rt.clock)
         self.stash = FormStash()
         self.responder = Responder(clients, self.stash)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -181,10 +181,15 @@ class SlackAdapter:
             reply = Reply.open(form) if form else Reply.say("This form has expired. Please start again.")
             self.spawn(self.responder.deliver(client, turn, reply))
             return
-        if not self.clicks.first(click, body["actions"][0].get("action_ts")):
-            log.info("slack: double click ignored")
-            return
-        self.spawn(self.answer(client, turn, action, key))
+        action_ts = body["actions"][0].get("action_ts")
+
+        async def run() -> None:
+            if not await self.clicks.first(click, action_ts):
+                log.info("slack: double click ignored")
+                return
+            await self.answer(client, turn, action, key)
+
+        self.spawn(run())
 
     async def on_shortcut(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

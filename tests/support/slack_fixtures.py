@@ -356,11 +356,15 @@ async def slack_app(
     api: SlackMock | None = None,
     **settings: Any,
 ) -> AsyncIterator[SlackDriver]:
-    """The real Uptake server (bot.web.build_app) on a free port, with SLACK_API_URL at a mock Slack."""
+    """The real Uptake server (bot.web.build_app) on a free port, with SLACK_API_URL at a mock Slack.
+
+    Pass a started `api` to run several servers (replicas) against one mock Slack; its owner stops it."""
     from bot.web import build_app
 
+    own_api = api is None
     api = api or SlackMock()
-    await api.start()
+    if own_api:
+        await api.start()
     rt = Runtime(
         slack_settings(db_url, api.api_url, **settings), db=Database(db_url), clock=clock or FrozenClock(), reg=reg
     )
@@ -380,7 +384,8 @@ async def slack_app(
         finally:
             await runner.cleanup()
             await rt.close()
-            await api.stop()
+            if own_api:
+                await api.stop()
 
 
 @pytest.fixture
