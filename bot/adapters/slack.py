@@ -230,13 +230,14 @@ class SlackAdapter:
         store = self.clients.installation_store
         if store is not None:
             enterprise = body.get("enterprise_id")
-            if event.get("type") == "app_uninstalled":
+            tokens = event.get("tokens") or {}
+            if event.get("type") == "app_uninstalled" or tokens.get("bot"):
+                # Installation rows hold the bot token too (Bolt's authorize and the sender read them), and
+                # Uptake asks for no user scopes, so without its bot token nothing of the workspace is worth keeping.
                 await store.async_delete_all(enterprise_id=enterprise, team_id=team)
             else:
-                for user in (event.get("tokens") or {}).get("oauth") or []:
+                for user in tokens.get("oauth") or []:
                     await store.async_delete_installation(enterprise_id=enterprise, team_id=team, user_id=user)
-                if (event.get("tokens") or {}).get("bot"):
-                    await store.async_delete_bot(enterprise_id=enterprise, team_id=team)
         self.clients.forget(team)
         log.info("slack: tokens removed for workspace %s (%s)", team, event.get("type"))
 

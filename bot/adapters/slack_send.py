@@ -34,7 +34,17 @@ from bot.runtime import SendError
 log = logging.getLogger("uptake.slack")
 
 OUTBOX_EVENT = "uptake_outbox"
-TRANSIENT_ERRORS = {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+# An expired token is rotated on the next attempt, so `token_expired` is worth retrying.
+TRANSIENT_ERRORS = {
+    "ratelimited",
+    "fatal_error",
+    "internal_error",
+    "service_unavailable",
+    "request_timeout",
+    "token_expired",
+}
+# The cached token is dead or replaced (rotated by another process, revoked, reinstalled): read the store again.
+STALE_TOKEN_ERRORS = {"token_expired", "token_revoked", "invalid_auth", "not_authed", "account_inactive"}
 UNREACHABLE_ERRORS = {"account_inactive", "user_not_found", "user_disabled", "cannot_dm_bot"}
 ROTATE_BEFORE_MINUTES = 120
 
@@ -45,6 +55,13 @@ def retry_handlers() -> list[AsyncRetryHandler]:
         AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         AsyncServerErrorRetryHandler(max_retry_count=2),
     ]
+
+
+def error_code(error: Exception) -> str:
+    """Slack's `error` of an ok:false answer, else ""."""
+    if isinstance(error, SlackApiError) and isinstance(error.response.data, dict):
+        return str(error.response.get("error") or "")
+    return ""
 
 
 def classify(error: Exception, method: str) -> SendError:
@@ -184,6 +201,8 @@ class SlackSender:
                 resp = await client.chat_postMessage(channel=channel, **payload, **extra)
             except Exception as e:
                 err = classify(e, "chat.postMessage")
+                if error_code(e) in STALE_TOKEN_ERRORS:
+                    self.clients.forget(workspace)
                 if i > 0:  # the first part arrived: report success rather than resend it later
                     log.warning("slack: later part of a long message failed: %s", err)
                     break

@@ -125,6 +125,7 @@ class SlackMock:
         self.oauth_expires_in = 43200  # Slack's 12 hours
         self.expires: dict[str, float] = {}  # rotating access token -> epoch seconds it expires at
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> team
+        self.revoked: set[str] = set()  # tokens answered with `token_revoked` (an uninstall)
         self.socket = SocketModeServer()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
@@ -276,7 +277,9 @@ class SlackMock:
         headers: dict[str, str] = {}
         fault = self._fault(method)
         wait = 0.0 if fault else self._limited(method, team, str(params.get("channel", "")))
-        if token in self.expires and self.expires[token] <= time.time() and method != "oauth.v2.access":
+        if token in self.revoked:
+            call.result = {"ok": False, "error": "token_revoked"}
+        elif token in self.expires and self.expires[token] <= time.time() and method != "oauth.v2.access":
             call.result = {"ok": False, "error": "token_expired"}
         elif fault is not None:
             call.status = fault.status
