@@ -4,6 +4,7 @@ as an envelope and every answer read from the app's ack."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -145,3 +146,68 @@ async def test_reconnects_after_the_connection_drops_without_a_word(slack: Slack
     await slack.command("help")
     reply = await slack.api.wait("response_url")
     assert "What I can do" in reply.text
+
+
+async def test_envelopes_stay_out_of_the_logs_even_at_debug(
+    pslack: SlackDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    levels = {name: logging.getLogger(name).level for name in ("slack_bolt", "slack_sdk")}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.DEBUG)  # an operator turning Slack logs all the way up
+    try:
+        caplog.set_level(logging.DEBUG)
+        await pslack.dm("echo anonymous answer 4711", user="U1")
+        await pslack.api.wait("chat.postMessage")
+        await pslack.command("file")
+        view = await pslack.api.wait("views.open")
+        await pslack.submit_view(view, {"title": "bad", "body": "anonymous body 4712", "severity": "low", "count": "3"})
+        await pslack.idle()
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    slack_lines = [r.getMessage() for r in caplog.records if r.name.startswith(("slack_bolt", "slack_sdk"))]
+    assert any("[redacted]" in line for line in slack_lines)  # the socket client did log the envelopes
+    assert "4711" not in caplog.text and "4712" not in caplog.text
+
+
+async def test_many_workspaces_install_over_http_and_talk_over_the_socket(slack_with: Any) -> None:
+    from tests.slack.test_oauth import OAUTH, _install
+
+    async with slack_with(**OAUTH, **SOCKET) as slack:
+        slack: SlackDriver
+        await _install(slack)
+        slack.team = "T2"
+        await slack.dm("whoami", user="U1")
+        reply = await slack.api.wait("chat.postMessage")
+        assert reply.token == slack.api.calls("oauth.v2.access")[0].result["access_token"]
+
+
+async def test_two_replicas_on_one_app_token_share_the_work_with_one_effect(db_url: str, clock: Any) -> None:
+    """Slack spreads an app's envelopes over all its connections: a retry or the second click of a double click
+    can reach another replica, which sees the first one's key in the shared database."""
+    from tests.support.slack_fixtures import slack_app
+    from tests.support.slack_mock import SlackMock
+
+    probe = make_probe()
+    api = SlackMock()
+    await api.start()
+    try:
+        async with (
+            slack_app(db_url, clock=clock, reg=probe.reg, api=api, **SOCKET) as one,
+            slack_app(db_url, clock=clock, reg=probe.reg, api=api, **SOCKET) as two,
+        ):
+            body = one.event_body(_dm_event(one, "help"), event_id="Ev0TWOREPLICAS")
+            await api.socket.send("events_api", body, connection=1)
+            await one.idle()
+            await api.socket.send("events_api", body, connection=2, retry_attempt=1, retry_reason="timeout")
+            await two.idle()
+            assert api.count("chat.postMessage") == 1
+            t0 = time.time()
+            for n, at in ((1, t0), (2, t0 + 0.3)):
+                payload = one.click_payload("probe.ok", "go", action_ts=f"{at:.6f}")
+                await api.socket.send("interactive", payload, connection=n)
+            await one.idle()
+            await two.idle()
+            assert probe.clicks == ["go"]
+    finally:
+        await api.stop()

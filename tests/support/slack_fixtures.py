@@ -205,6 +205,30 @@ class SlackDriver:
         **kw: Any,
     ) -> SlackResponse:
         """A block_actions payload for a button (or `element` for other kinds) on a message, or in `view`."""
+        payload = self.click_payload(
+            action_id,
+            value,
+            user=user,
+            channel=channel,
+            message_ts=message_ts,
+            action_ts=action_ts,
+            view=view,
+            element=element,
+        )
+        return await self.interactive(payload, **kw)
+
+    def click_payload(
+        self,
+        action_id: str,
+        value: str = "",
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+        message_ts: str = "1700000000.000100",
+        action_ts: str | None = None,
+        view: dict[str, Any] | None = None,
+        element: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         action = element or {
             "type": "button",
             "action_id": action_id,
@@ -232,7 +256,7 @@ class SlackDriver:
                 message={"type": "message", "ts": message_ts, "text": "…", "user": self.api.bot_user_id},
                 response_url=self.api.response_url(),
             )
-        return await self.interactive(payload, **kw)
+        return payload
 
     async def select(self, action_id: str, value: str, **kw: Any) -> SlackResponse:
         element = {
@@ -369,6 +393,7 @@ async def slack_app(
         slack_settings(db_url, api.api_url, **settings), db=Database(db_url), clock=clock or FrozenClock(), reg=reg
     )
     rt.load_content()
+    connections = len(api.socket.sockets)
     app = await build_app(rt)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -379,7 +404,7 @@ async def slack_app(
         driver = SocketDriver if rt.settings.slack_app_token is not None else SlackDriver
         try:
             if driver is SocketDriver:
-                await api.socket.connected()
+                await api.socket.connected(connections + 1)
             yield driver(f"http://127.0.0.1:{port}", api, rt, http)
         finally:
             await runner.cleanup()

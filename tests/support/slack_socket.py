@@ -119,11 +119,16 @@ class SocketModeServer:
         retry_attempt: int = 0,
         retry_reason: str = "",
         accepts_response_payload: bool | None = None,
+        connection: int | None = None,
         timeout: float = 10.0,
     ) -> Envelope:
-        """Send one envelope on the newest open connection and wait for its ack (Slack gives the app 3 s)."""
-        await self._wait(lambda: bool(self.open_sockets()), timeout)
-        ws = self.open_sockets()[-1]
+        """Send one envelope and wait for its ack (Slack gives the app 3 s): on the newest open connection, or on
+        the `connection`-th one (Slack spreads envelopes over all of an app's connections, e.g. replicas)."""
+        if connection is not None:
+            ws = await self.connected(connection, timeout)
+        else:
+            await self._wait(lambda: bool(self.open_sockets()), timeout)
+            ws = self.open_sockets()[-1]
         if accepts_response_payload is None:
             accepts_response_payload = kind == "slash_commands" or (
                 kind == "interactive" and payload.get("type") in _ANSWERING
