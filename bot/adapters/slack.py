@@ -176,16 +176,16 @@ class SlackAdapter:
     async def on_action(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         turn, action, key, click = inbound.action_turn(body)
-        if action.action_id == OPEN_FORM:
-            form = self.stash.take(action.value)
-            reply = Reply.open(form) if form else Reply.say("This form has expired. Please start again.")
-            self.spawn(self.responder.deliver(client, turn, reply))
-            return
         action_ts = body["actions"][0].get("action_ts")
 
         async def run() -> None:
             if not await self.clicks.first(click, action_ts):
                 log.info("slack: double click ignored")
+                return
+            if action.action_id == OPEN_FORM:
+                form = self.stash.take(action.value)
+                reply = Reply.open(form) if form else Reply.say("This form has expired. Please start again.")
+                await self.responder.deliver(client, turn, reply)
                 return
             await self.answer(client, turn, action, key)
 
