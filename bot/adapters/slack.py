@@ -22,13 +22,14 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters import slack_inbound as inbound
 from bot.adapters.slack_install import installation_store, state_store
 from bot.adapters.slack_render import inline_errors, render_form, render_home
 from bot.adapters.slack_reply import OPEN_FORM, FormStash, Responder
-from bot.adapters.slack_send import ROTATE_BEFORE_MINUTES, SlackClients, SlackSender
+from bot.adapters.slack_send import ROTATE_BEFORE_MINUTES, SlackClients, SlackSender, classify
 from bot.config import ROOT, Settings
 from bot.model import Command, Reply, Request
 from bot.router import handle, home_view
@@ -320,18 +321,7 @@ async def mount(app: web.Application, rt: Runtime) -> str:
     rt.extras["slack"] = adapter
     app[SLACK] = adapter
     if rt.settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket = AsyncSocketModeHandler(bolt, rt.settings.slack_app_token.get_secret_value(), web_client=bolt.client)
-
-        async def connect(_: web.Application) -> None:
-            await socket.connect_async()
-
-        async def disconnect(_: web.Application) -> None:
-            await socket.close_async()
-
-        app.on_startup.append(connect)
-        app.on_shutdown.append(disconnect)
+        connect_socket_mode(app, bolt, rt.settings.slack_app_token.get_secret_value())
     else:
         app.router.add_post("/slack/events", adapter.http)
     if bolt.oauth_flow is not None:
@@ -344,6 +334,41 @@ async def mount(app: web.Application, rt: Runtime) -> str:
 
     app.on_shutdown.append(finish)
     return status
+
+
+def connect_socket_mode(app: web.Application, bolt: AsyncApp, app_token: str) -> None:
+    """Connect through slack_sdk's Socket Mode client when the server starts, without holding the start up.
+
+    The client retries forever (every 10 s) whatever goes wrong, so the first URL is asked for here: a token
+    Slack refuses is a configuration error that stops the start with Slack's code (like a bad database URL),
+    while Slack being unreachable must not keep the health check, Teams and the outbox down: the client then
+    keeps trying in the background.
+    """
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    socket = AsyncSocketModeHandler(bolt, app_token, web_client=bolt.client)
+    connecting: list[asyncio.Task[None]] = []
+
+    async def connect(_: web.Application) -> None:
+        try:
+            socket.client.wss_uri = await socket.client.issue_new_wss_url()
+        except SlackApiError as e:
+            problem = classify(e, "apps.connections.open")
+            if not problem.transient:
+                log.error("slack: Slack refused SLACK_APP_TOKEN (%s): Socket Mode needs an app-level token", problem)
+                raise typer.Exit(2) from None
+            log.warning("slack: Socket Mode can't reach Slack yet (%s); connecting in the background", problem)
+        except Exception as e:  # connection trouble, or a 5xx page that slack_sdk fails to read as JSON
+            log.warning("slack: Socket Mode can't reach Slack yet (%s); connecting in the background", type(e).__name__)
+        connecting.append(asyncio.create_task(socket.connect_async()))
+
+    async def disconnect(_: web.Application) -> None:
+        for task in connecting:
+            task.cancel()
+        await socket.close_async()
+
+    app.on_startup.append(connect)
+    app.on_shutdown.append(disconnect)
 
 
 async def register_sender(rt: Runtime) -> str:

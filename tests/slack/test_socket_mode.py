@@ -4,14 +4,21 @@ as an envelope and every answer read from the app's ack."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
+import typer
+from aiohttp import web
 
+from bot.db import Database
+from bot.runtime import Runtime
+from bot.web import build_app
 from tests.slack.probe import Probe, make_probe
 from tests.slack.test_entry_points import (  # noqa: F401  (collected again here, over Socket Mode)
     test_dm_reaches_the_router_as_text_and_is_answered_in_the_dm,
@@ -32,7 +39,8 @@ from tests.slack.test_interactivity import (  # noqa: F401
     test_unknown_action_says_expired_as_an_ephemeral,
     test_valid_submission_is_coerced_closes_the_modal_and_answers_where_it_started,
 )
-from tests.support.slack_fixtures import SlackDriver, SocketDriver
+from tests.support.slack_fixtures import SlackDriver, SocketDriver, slack_settings
+from tests.support.slack_mock import SlackMock
 
 APP_TOKEN = "xapp-1-A1-1234-socketmodetoken"
 SOCKET = {"slack_app_token": APP_TOKEN, "slack_signing_secret": None}
@@ -186,7 +194,6 @@ async def test_two_replicas_on_one_app_token_share_the_work_with_one_effect(db_u
     """Slack spreads an app's envelopes over all its connections: a retry or the second click of a double click
     can reach another replica, which sees the first one's key in the shared database."""
     from tests.support.slack_fixtures import slack_app
-    from tests.support.slack_mock import SlackMock
 
     probe = make_probe()
     api = SlackMock()
@@ -211,3 +218,48 @@ async def test_two_replicas_on_one_app_token_share_the_work_with_one_effect(db_u
             assert probe.clicks == ["go"]
     finally:
         await api.stop()
+
+
+@asynccontextmanager
+async def _starting(db_url: str, api: SlackMock, **settings: Any) -> AsyncIterator[web.AppRunner]:
+    """The real app, started by hand (the `slack` fixture waits for the connection; these tests must not)."""
+    rt = Runtime(slack_settings(db_url, api.api_url, **settings), db=Database(db_url))
+    rt.load_content()
+    runner = web.AppRunner(await build_app(rt))
+    try:
+        yield runner
+    finally:
+        await runner.cleanup()
+        await rt.close()
+        await api.stop()
+
+
+async def test_a_refused_app_token_stops_the_start_with_slacks_code(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = SlackMock()
+    await api.start()
+    async with _starting(db_url, api, slack_app_token="xoxb-a-bot-token-by-mistake") as runner:
+        with pytest.raises(typer.Exit):
+            await runner.setup()
+        assert "not_allowed_token_type" in caplog.text and "xoxb-a-bot-token" not in caplog.text
+        assert api.socket.sockets == []
+
+
+async def test_slack_unreachable_at_the_start_does_not_hold_the_server_back(db_url: str) -> None:
+    api = SlackMock()
+    await api.start()
+    # Our first ask and slack_sdk's first connect attempt fail (each with the client's two retries); the client
+    # then waits its ping interval (10 s) and tries again.
+    api.fail("apps.connections.open", status=503, times=6)
+    async with _starting(db_url, api, **SOCKET) as runner:
+        async with asyncio.timeout(5):
+            await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            assert resp.status == 200
+        assert api.socket.sockets == []
+        await api.socket.connected(1, timeout=30)
+        assert len(api.calls("apps.connections.open", include_failed=True)) == 7
