@@ -94,7 +94,7 @@ async def test_double_click_has_one_effect_but_a_later_click_counts(slack_with) 
         await slack.click("probe.ok", "go", action_ts=f"{t0 + 5:.6f}")  # a deliberate second click later
         await slack.click("probe.ok", "other", action_ts=f"{t0 + 5.1:.6f}")  # another button right after
         await slack.idle()
-        assert probe.clicks == ["go", "go", "other"]
+        assert sorted(probe.clicks) == ["go", "go", "other"]  # the last two run side by side, in any order
 
 
 async def test_bolt_raw_body_log_line_is_redacted_even_at_info(
