@@ -25,6 +25,7 @@ from tests.support.slack_mock import SlackCall
 async def _install_rotating(slack: SlackDriver, expires_in: int) -> dict[str, Any]:
     """Install in T2 with rotation on; the install's token lives `expires_in` seconds, later ones 12 hours."""
     slack.api.oauth_rotation, slack.api.oauth_expires_in = True, expires_in
+    slack.api.oauth_client = (OAUTH["slack_client_id"], OAUTH["slack_client_secret"])
     await _install(slack)
     slack.api.oauth_expires_in = 43200
     slack.team = "T2"

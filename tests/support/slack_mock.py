@@ -16,6 +16,7 @@ answer `token_expired`) and a refresh token for `grant_type=refresh_token`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import math
@@ -123,6 +124,7 @@ class SlackMock:
         self.oauth_team = "T2"
         self.oauth_rotation = False
         self.oauth_expires_in = 43200  # Slack's 12 hours
+        self.oauth_client: tuple[str, str] | None = None  # (client id, secret) oauth.v2.access insists on, if set
         self.expires: dict[str, float] = {}  # rotating access token -> epoch seconds it expires at
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> team
         self.revoked: set[str] = set()  # tokens answered with `token_revoked` (an uninstall)
@@ -295,7 +297,7 @@ class SlackMock:
             headers["Retry-After"] = str(max(1, math.ceil(wait)))
             call.result = {"ok": False, "error": "ratelimited"}
         else:
-            call.result = self._answer(method, params, team, token)
+            call.result = self._answer(method, params, team, token, _basic_auth(auth))
         await self._record(call)
         if call.status >= 500:
             return web.Response(status=call.status, text="upstream trouble")
@@ -333,7 +335,9 @@ class SlackMock:
             self.add_user(user_id)
         return self.users[user_id]
 
-    def _answer(self, method: str, p: dict[str, Any], team: str, token: str | None = None) -> dict[str, Any]:
+    def _answer(
+        self, method: str, p: dict[str, Any], team: str, token: str | None = None, basic: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
         if method == "apps.connections.open":
             return self.socket.open_url(token)
         if method == "auth.test":
@@ -391,11 +395,17 @@ class SlackMock:
                     m.pop("metadata", None)
             return {"ok": True, "messages": list(reversed(found)), "has_more": False}
         if method == "oauth.v2.access":
-            return self._oauth(p)
+            return self._oauth(p, basic)
         return {"ok": True}
 
-    def _oauth(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _oauth(self, p: dict[str, Any], basic: tuple[str, str] | None) -> dict[str, Any]:
         """An install (`code`) or, with rotation, a refresh (`grant_type=refresh_token`): a new access token."""
+        if self.oauth_client is not None:
+            given = basic or (str(p.get("client_id", "")), str(p.get("client_secret", "")))
+            if given[0] != self.oauth_client[0]:
+                return {"ok": False, "error": "invalid_client_id"}
+            if given[1] != self.oauth_client[1]:
+                return {"ok": False, "error": "bad_client_secret"}
         n = next(self._ts)
         refreshing = p.get("grant_type") == "refresh_token"
         team = self.oauth_team
@@ -426,3 +436,14 @@ class SlackMock:
             self.expires[token] = time.time() + self.oauth_expires_in
             body.update(refresh_token=refresh, expires_in=self.oauth_expires_in)
         return body
+
+
+def _basic_auth(header: str) -> tuple[str, str] | None:
+    """(client id, secret) from an HTTP Basic Authorization header (how slack_sdk sends oauth.v2.access's)."""
+    if not header.startswith("Basic "):
+        return None
+    try:
+        user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return None
+    return user, secret
