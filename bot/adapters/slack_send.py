@@ -226,6 +226,8 @@ class SlackSender:
                 channel=channel, oldest=f"{since.timestamp():.6f}", include_all_metadata=True, limit=200
             )
         except Exception as e:
+            if error_code(e) in STALE_TOKEN_ERRORS:
+                self.clients.forget(workspace)
             raise classify(e, "conversations.history") from None
         for msg in resp.get("messages") or []:
             meta = msg.get("metadata") or {}
