@@ -253,7 +253,7 @@ async def test_slack_unreachable_at_the_start_does_not_hold_the_server_back(db_u
     # then waits its ping interval (10 s) and tries again.
     api.fail("apps.connections.open", status=503, times=6)
     async with _starting(db_url, api, **SOCKET) as runner:
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(8):  # slack_sdk alone would wait 10 s before its second try
             await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
