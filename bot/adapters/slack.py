@@ -20,14 +20,16 @@ import typer
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters import slack_inbound as inbound
 from bot.adapters.slack_install import installation_store, state_store
 from bot.adapters.slack_render import inline_errors, render_form, render_home
 from bot.adapters.slack_reply import OPEN_FORM, FormStash, Responder
-from bot.adapters.slack_send import SlackClients, SlackSender
+from bot.adapters.slack_send import ROTATE_BEFORE_MINUTES, SlackClients, SlackSender, classify
 from bot.config import ROOT, Settings
 from bot.model import Command, Reply, Request
 from bot.router import handle, home_view
@@ -82,7 +84,7 @@ class SlackAdapter:
         self.clients = clients
         self.app = app
         self.identities = inbound.IdentityCache(rt.settings.slack_team_field, rt.clock)
-        self.clicks = inbound.ClickGate()
+        self.clicks = inbound.ClickGate(rt.db, rt.clock)
         self.stash = FormStash()
         self.responder = Responder(clients, self.stash)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -175,15 +177,20 @@ class SlackAdapter:
     async def on_action(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         turn, action, key, click = inbound.action_turn(body)
-        if action.action_id == OPEN_FORM:
-            form = self.stash.take(action.value)
-            reply = Reply.open(form) if form else Reply.say("This form has expired. Please start again.")
-            self.spawn(self.responder.deliver(client, turn, reply))
-            return
-        if not self.clicks.first(click, body["actions"][0].get("action_ts")):
-            log.info("slack: double click ignored")
-            return
-        self.spawn(self.answer(client, turn, action, key))
+        action_ts = body["actions"][0].get("action_ts")
+
+        async def run() -> None:
+            if not await self.clicks.first(click, action_ts):
+                log.info("slack: double click ignored")
+                return
+            if action.action_id == OPEN_FORM:
+                form = self.stash.take(action.value)
+                reply = Reply.open(form) if form else Reply.say("This form has expired. Please start again.")
+                await self.responder.deliver(client, turn, reply)
+                return
+            await self.answer(client, turn, action, key)
+
+        self.spawn(run())
 
     async def on_shortcut(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -224,13 +231,14 @@ class SlackAdapter:
         store = self.clients.installation_store
         if store is not None:
             enterprise = body.get("enterprise_id")
-            if event.get("type") == "app_uninstalled":
+            tokens = event.get("tokens") or {}
+            if event.get("type") == "app_uninstalled" or tokens.get("bot"):
+                # Installation rows hold the bot token too (Bolt's authorize and the sender read them), and
+                # Uptake asks for no user scopes, so without its bot token nothing of the workspace is worth keeping.
                 await store.async_delete_all(enterprise_id=enterprise, team_id=team)
             else:
-                for user in (event.get("tokens") or {}).get("oauth") or []:
+                for user in tokens.get("oauth") or []:
                     await store.async_delete_installation(enterprise_id=enterprise, team_id=team, user_id=user)
-                if (event.get("tokens") or {}).get("bot"):
-                    await store.async_delete_bot(enterprise_id=enterprise, team_id=team)
         self.clients.forget(team)
         log.info("slack: tokens removed for workspace %s (%s)", team, event.get("type"))
 
@@ -280,8 +288,19 @@ def build(rt: Runtime) -> tuple[SlackClients, AsyncApp | None, str]:
             state_store=state_store(rt.db.engine),
             install_path="/slack/install",
             redirect_uri_path="/slack/oauth_redirect",
+            token_rotation_expiration_minutes=ROTATE_BEFORE_MINUTES,
         )
-        app = AsyncApp(client=clients.client(None), oauth_settings=oauth, **common)
+        # Bolt's own authorize would rotate tokens through a client of its own at slack.com, ignoring
+        # SLACK_API_URL (an enterprise proxy, the tests' mock): give it the configured client.
+        authorize = AsyncInstallationStoreAuthorize(
+            logger=base_logger,
+            installation_store=store,
+            client_id=s.slack_client_id,
+            client_secret=s.slack_client_secret.get_secret_value(),
+            token_rotation_expiration_minutes=ROTATE_BEFORE_MINUTES,
+            client=clients.client(None),
+        )
+        app = AsyncApp(client=clients.client(None), oauth_settings=oauth, authorize=authorize, **common)
         how = "OAuth (many workspaces: /slack/install)"
     else:
         clients = SlackClients(s)
@@ -302,29 +321,54 @@ async def mount(app: web.Application, rt: Runtime) -> str:
     rt.extras["slack"] = adapter
     app[SLACK] = adapter
     if rt.settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket = AsyncSocketModeHandler(bolt, rt.settings.slack_app_token.get_secret_value(), web_client=bolt.client)
-
-        async def connect(_: web.Application) -> None:
-            await socket.connect_async()
-
-        async def disconnect(_: web.Application) -> None:
-            await socket.close_async()
-
-        app.on_startup.append(connect)
-        app.on_shutdown.append(disconnect)
+        connect_socket_mode(app, bolt, rt.settings.slack_app_token.get_secret_value())
     else:
         app.router.add_post("/slack/events", adapter.http)
-        if bolt.oauth_flow is not None:
-            app.router.add_get("/slack/install", adapter.install)
-            app.router.add_get("/slack/oauth_redirect", adapter.oauth_redirect)
+    if bolt.oauth_flow is not None:
+        # Installing is a browser round trip over HTTP in both modes; Socket Mode only replaces the event URL.
+        app.router.add_get("/slack/install", adapter.install)
+        app.router.add_get("/slack/oauth_redirect", adapter.oauth_redirect)
 
     async def finish(_: web.Application) -> None:
         await adapter.idle()
 
     app.on_shutdown.append(finish)
     return status
+
+
+def connect_socket_mode(app: web.Application, bolt: AsyncApp, app_token: str) -> None:
+    """Connect through slack_sdk's Socket Mode client when the server starts, without holding the start up.
+
+    The client retries forever (every 10 s) whatever goes wrong, so the first URL is asked for here: a token
+    Slack refuses is a configuration error that stops the start with Slack's code (like a bad database URL),
+    while Slack being unreachable must not keep the health check, Teams and the outbox down: the client then
+    keeps trying in the background.
+    """
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    socket = AsyncSocketModeHandler(bolt, app_token, web_client=bolt.client)
+    connecting: list[asyncio.Task[None]] = []
+
+    async def connect(_: web.Application) -> None:
+        try:
+            socket.client.wss_uri = await socket.client.issue_new_wss_url()
+        except SlackApiError as e:
+            problem = classify(e, "apps.connections.open")
+            if not problem.transient:
+                log.error("slack: Slack refused SLACK_APP_TOKEN (%s): Socket Mode needs an app-level token", problem)
+                raise typer.Exit(2) from None
+            log.warning("slack: Socket Mode can't reach Slack yet (%s); connecting in the background", problem)
+        except Exception as e:  # connection trouble, or a 5xx page that slack_sdk fails to read as JSON
+            log.warning("slack: Socket Mode can't reach Slack yet (%s); connecting in the background", type(e).__name__)
+        connecting.append(asyncio.create_task(socket.connect_async()))
+
+    async def disconnect(_: web.Application) -> None:
+        for task in connecting:
+            task.cancel()
+        await socket.close_async()
+
+    app.on_startup.append(connect)
+    app.on_shutdown.append(disconnect)
 
 
 async def register_sender(rt: Runtime) -> str:

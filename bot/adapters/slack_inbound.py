@@ -4,11 +4,15 @@ and the idempotency key.
 Idempotency keys (the router stores them in processed_events, so a key has one effect):
 - events: Slack's `event_id` (retries carry the same one);
 - slash commands and shortcuts: the payload's `trigger_id`, unique per invocation and repeated in a replay;
-- button clicks and select choices: user + action id + value + message (or view) + Slack's `action_ts`, so a
-  replayed payload is one effect. A *double click* is two payloads with different `action_ts`: the adapter drops
-  the second click of the same user on the same button of the same message within DOUBLE_CLICK_SECONDS
-  (`ClickGate`, per process); across replicas a handler with a side effect relies on its own unique keys
-  (the brief's rule for every handler), which is what makes double-booking impossible, not timing.
+- button clicks and select choices: a digest of user + action id + value + message (or view) + Slack's
+  `action_ts`, so a replayed payload is one effect.
+
+A *double click* is two payloads with different `action_ts`, so those keys don't catch it. `ClickGate` does, in
+every replica at once: time (Slack's `action_ts`, the same for every replica) is cut into windows of
+DOUBLE_CLICK_SECONDS, and a click claims the keys of its window and of the next one in processed_events. Two
+clicks less than a window apart always share a key, so the second fails on the unique key wherever it lands, even
+when they straddle a window boundary; clicks two windows apart or more share none, so a deliberate second click
+later works. Between one and two windows apart either can happen.
 """
 
 from __future__ import annotations
@@ -17,17 +21,23 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.adapters.slack_render import DUP_MARK, element_kind
+from bot.clock import Clock
+from bot.db import Database
 from bot.model import Action, Command, Identity, Place, Request, Shortcut, Submission, Text, Where
+from bot.tables import ProcessedEvent
 
 log = logging.getLogger("uptake.slack")
 
-DOUBLE_CLICK_SECONDS = 2.0
+DOUBLE_CLICK_SECONDS = 1.5
 IDENTITY_TTL = dt.timedelta(hours=6)
 
 _SLACK_MARKUP = re.compile(r"<([^<>]+)>")
@@ -173,8 +183,13 @@ def action_turn(body: dict[str, Any]) -> tuple[Turn, Action, str, str]:
     )
     action_id = action_id_in(action["action_id"])
     spot = message_ts or view.get("id") or ""
-    click = f"{turn.team_id}:{turn.user_id}:{spot}:{action_id}:{value}"
-    return turn, Action(action_id, value), f"slack:act:{click}:{action.get('action_ts')}"[:200], click
+    # Digested: a value can be long, and a key cut at 200 characters would lose the action_ts behind it.
+    click = _digest(f"{turn.team_id}:{turn.user_id}:{spot}:{action_id}:{value}")
+    return turn, Action(action_id, value), f"slack:act:{click}:{action.get('action_ts')}", click
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 def shortcut_turn(body: dict[str, Any]) -> tuple[Turn, Shortcut, str]:
@@ -250,24 +265,31 @@ def build_request(identity: Identity, turn: Turn, intent: Any, key: str, **extra
 
 
 class ClickGate:
-    """Drops a second click of the same user on the same button of the same message within a short window."""
+    """Drops a second click of the same user on the same button of the same message within DOUBLE_CLICK_SECONDS,
+    across processes: the window keys live in the foundation's processed_events table (see the module doc)."""
 
-    def __init__(self, window: float = DOUBLE_CLICK_SECONDS) -> None:
+    def __init__(self, db: Database, clock: Clock, window: float = DOUBLE_CLICK_SECONDS) -> None:
+        self.db = db
+        self.clock = clock
         self.window = window
-        self.last: dict[str, float] = {}
 
-    def first(self, key: str, action_ts: str | None) -> bool:
+    def keys(self, click: str, action_ts: str | None) -> tuple[str, str]:
         try:
             at = float(action_ts) if action_ts else time.time()
         except ValueError:
             at = time.time()
-        prev = self.last.get(key)
-        if prev is not None and 0 <= at - prev < self.window:
-            return False
-        self.last[key] = at
-        if len(self.last) > 10_000:
-            cutoff = at - self.window
-            self.last = {k: v for k, v in self.last.items() if v >= cutoff}
+        n = math.floor(at / self.window)
+        return f"slack:click:{click}:{n}", f"slack:click:{click}:{n + 1}"
+
+    async def first(self, click: str, action_ts: str | None) -> bool:
+        """True for the first click; claims its window keys (committed at once, before the click's effect)."""
+        async with self.db.session() as session:
+            session.add_all(ProcessedEvent(key=key, at=self.clock.now()) for key in self.keys(click, action_ts))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return False
         return True
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -33,7 +34,17 @@ from bot.runtime import SendError
 log = logging.getLogger("uptake.slack")
 
 OUTBOX_EVENT = "uptake_outbox"
-TRANSIENT_ERRORS = {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+# An expired token is rotated on the next attempt, so `token_expired` is worth retrying.
+TRANSIENT_ERRORS = {
+    "ratelimited",
+    "fatal_error",
+    "internal_error",
+    "service_unavailable",
+    "request_timeout",
+    "token_expired",
+}
+# The cached token is dead or replaced (rotated by another process, revoked, reinstalled): read the store again.
+STALE_TOKEN_ERRORS = {"token_expired", "token_revoked", "invalid_auth", "not_authed", "account_inactive"}
 UNREACHABLE_ERRORS = {"account_inactive", "user_not_found", "user_disabled", "cannot_dm_bot"}
 ROTATE_BEFORE_MINUTES = 120
 
@@ -44,6 +55,13 @@ def retry_handlers() -> list[AsyncRetryHandler]:
         AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         AsyncServerErrorRetryHandler(max_retry_count=2),
     ]
+
+
+def error_code(error: Exception) -> str:
+    """Slack's `error` of an ok:false answer, else ""."""
+    if isinstance(error, SlackApiError) and isinstance(error.response.data, dict):
+        return str(error.response.get("error") or "")
+    return ""
 
 
 def classify(error: Exception, method: str) -> SendError:
@@ -77,7 +95,7 @@ class SlackClients:
         self.installation_store = installation_store
         self.session: aiohttp.ClientSession | None = None
         self._by_token: dict[str | None, AsyncWebClient] = {}
-        self._bot_tokens: dict[str, tuple[str, dt.datetime | None]] = {}
+        self._bot_tokens: dict[str, tuple[str, float | None]] = {}  # workspace -> (token, expiry epoch)
 
     def client(self, token: str | None = None) -> AsyncWebClient:
         found = self._by_token.get(token)
@@ -97,35 +115,52 @@ class SlackClients:
         return found
 
     async def for_workspace(self, workspace: str) -> AsyncWebClient:
-        """The client holding the bot token of `workspace` (OAuth mode) or the single bot token."""
+        """The client holding the bot token of `workspace` (OAuth mode) or the single bot token.
+
+        With token rotation, a token within ROTATE_BEFORE_MINUTES of expiring is first looked up again (another
+        process may have rotated it) and else refreshed through oauth.v2.access. It reads and saves the same
+        installation record as Bolt's authorize, so requests, this process's outbox and other replicas all use
+        the newest token and refresh token.
+        """
         if self.installation_store is None:
             token = self.settings.slack_bot_token
             return self.client(token.get_secret_value() if token else None)
         cached = self._bot_tokens.get(workspace)
-        now = dt.datetime.now(dt.UTC)
-        soon = now + dt.timedelta(minutes=ROTATE_BEFORE_MINUTES)
+        soon = time.time() + ROTATE_BEFORE_MINUTES * 60
         if cached is None or (cached[1] is not None and cached[1] <= soon):
-            bot = await self.installation_store.async_find_bot(enterprise_id=None, team_id=workspace)
-            if bot is None or not bot.bot_token:
-                raise SendError(f"Uptake is not installed in Slack workspace {workspace}", transient=False)
-            if bot.bot_refresh_token and self.settings.slack_client_secret is not None:
-                rotator = AsyncTokenRotator(
-                    client_id=self.settings.slack_client_id or "",
-                    client_secret=self.settings.slack_client_secret.get_secret_value(),
-                    client=self.client(None),
-                )
-                rotated = await rotator.perform_bot_token_rotation(
-                    bot=bot, minutes_before_expiration=ROTATE_BEFORE_MINUTES
-                )
-                if rotated is not None:
-                    await self.installation_store.async_save_bot(rotated)
-                    bot = rotated
-            expires = bot.bot_token_expires_at
-            if expires is not None and expires.tzinfo is None:
-                expires = expires.replace(tzinfo=dt.UTC)
-            cached = (bot.bot_token, expires)
+            cached = await self._bot_token(workspace)
             self._bot_tokens[workspace] = cached
         return self.client(cached[0])
+
+    async def _bot_token(self, workspace: str) -> tuple[str, float | None]:
+        store = self.installation_store
+        assert store is not None
+        installation = await store.async_find_installation(enterprise_id=None, team_id=workspace)
+        if installation is None or not installation.bot_token:
+            raise SendError(f"Uptake is not installed in Slack workspace {workspace}", transient=False)
+        if installation.bot_refresh_token and self.settings.slack_client_secret is not None:
+            try:
+                rotated = await self.rotator().perform_token_rotation(
+                    installation=installation, minutes_before_expiration=ROTATE_BEFORE_MINUTES
+                )
+            except SlackTokenRotationError as e:
+                raise classify(e.api_error, "oauth.v2.access") from None
+            if rotated is not None:
+                await store.async_save(rotated)
+                log.info("slack: bot token of workspace %s rotated", workspace)
+                installation = rotated
+        assert installation.bot_token is not None
+        expires = installation.bot_token_expires_at
+        return installation.bot_token, float(expires) if expires is not None else None
+
+    def rotator(self) -> AsyncTokenRotator:
+        """slack_sdk's rotator, calling oauth.v2.access at SLACK_API_URL (Bolt's default would go to slack.com)."""
+        assert self.settings.slack_client_secret is not None
+        return AsyncTokenRotator(
+            client_id=self.settings.slack_client_id or "",
+            client_secret=self.settings.slack_client_secret.get_secret_value(),
+            client=self.client(None),
+        )
 
     def forget(self, workspace: str) -> None:
         """After an uninstall or revoked tokens."""
@@ -166,6 +201,8 @@ class SlackSender:
                 resp = await client.chat_postMessage(channel=channel, **payload, **extra)
             except Exception as e:
                 err = classify(e, "chat.postMessage")
+                if error_code(e) in STALE_TOKEN_ERRORS:
+                    self.clients.forget(workspace)
                 if i > 0:  # the first part arrived: report success rather than resend it later
                     log.warning("slack: later part of a long message failed: %s", err)
                     break
@@ -189,6 +226,8 @@ class SlackSender:
                 channel=channel, oldest=f"{since.timestamp():.6f}", include_all_metadata=True, limit=200
             )
         except Exception as e:
+            if error_code(e) in STALE_TOKEN_ERRORS:
+                self.clients.forget(workspace)
             raise classify(e, "conversations.history") from None
         for msg in resp.get("messages") or []:
             meta = msg.get("metadata") or {}

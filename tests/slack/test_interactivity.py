@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -154,8 +155,11 @@ async def test_dm_form_without_trigger_is_offered_behind_a_button(pslack: SlackD
     await pslack.dm("file", user="U1")
     offer = await pslack.api.wait("chat.postMessage")
     button = offer.button("Open the form")
-    await pslack.click(button["action_id"], button["value"], channel="D1")
-    call = await pslack.api.wait("views.open")
+    t0 = time.time()
+    await pslack.click(button["action_id"], button["value"], channel="D1", action_ts=f"{t0:.6f}")
+    await pslack.click(button["action_id"], button["value"], channel="D1", action_ts=f"{t0 + 0.2:.6f}")
+    await pslack.idle()
+    [call] = pslack.api.calls("views.open")  # a double click opens one modal
     assert call.params["view"]["callback_id"] == "probe.file"
 
 

@@ -77,3 +77,48 @@ async def test_an_installed_workspace_can_use_the_app(slack_with) -> None:  # ty
         assert "What I can do" in reply.text
         info = slack.api.calls("users.info")[-1]
         assert info.token == slack.api.calls("oauth.v2.access")[0].result["access_token"]
+
+
+async def test_revoked_bot_token_is_removed(slack_with) -> None:  # type: ignore[no-untyped-def]
+    async with slack_with(**OAUTH) as slack:
+        slack: SlackDriver
+        await _install(slack)
+        slack.api.revoked.add(slack.api.calls("oauth.v2.access")[0].result["access_token"])
+        slack.team = "T2"
+        event = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}, "event_ts": f"{time.time():.6f}"}
+        assert (await slack.event(event)).status == 200
+        await slack.idle()
+        assert await _count(slack, BOTS) == 0 and await _count(slack, INSTALLATIONS) == 0
+        with pytest.raises(SendError) as caught:
+            await slack.rt.senders["slack"].send_to_channel("T2", "C1", Message("x"))
+        assert not caught.value.transient and slack.api.calls("chat.postMessage", include_failed=True) == []
+
+
+async def test_a_replica_drops_an_uninstalled_token_and_uses_the_reinstalled_one(db_url: str, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.slack_fixtures import slack_app
+    from tests.support.slack_mock import SlackMock
+
+    api = SlackMock()
+    await api.start()
+    try:
+        async with (
+            slack_app(db_url, clock=clock, api=api, **OAUTH) as one,
+            slack_app(db_url, clock=clock, api=api, **OAUTH) as two,
+        ):
+            await _install(one)
+            old = api.calls("oauth.v2.access")[0].result["access_token"]
+            sender = two.rt.senders["slack"]
+            await sender.send_to_channel("T2", "C1", Message("before"))  # replica two now holds the token
+            api.revoked.add(old)  # Slack revokes the tokens, then tells one replica
+            one.team = "T2"
+            await one.event({"type": "app_uninstalled", "event_ts": f"{time.time():.6f}"})
+            await one.idle()
+            with pytest.raises(SendError) as caught:
+                await sender.send_to_channel("T2", "C1", Message("after the uninstall"))
+            assert not caught.value.transient and "token_revoked" in str(caught.value)
+            await _install(one)
+            new = api.calls("oauth.v2.access")[1].result["access_token"]
+            await sender.send_to_channel("T2", "C1", Message("after the reinstall"))
+            assert api.calls("chat.postMessage")[-1].token == new != old
+    finally:
+        await api.stop()

@@ -145,9 +145,11 @@ class SlackDriver:
     async def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None, **kw: Any
     ) -> SlackResponse:
+        return await self.deliver_event(self.event_body(event, event_id=event_id), retry_num=retry_num, **kw)
+
+    async def deliver_event(self, body: dict[str, Any], *, retry_num: int | None = None, **kw: Any) -> SlackResponse:
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
-        body = json.dumps(self.event_body(event, event_id=event_id))
-        return await self.post(body, "application/json", headers=headers, **kw)
+        return await self.post(json.dumps(body), "application/json", headers=headers, **kw)
 
     async def dm(self, text: str, *, user: str = "U1", channel: str | None = None, **kw: Any) -> SlackResponse:
         ts = f"{time.time():.6f}"
@@ -203,6 +205,30 @@ class SlackDriver:
         **kw: Any,
     ) -> SlackResponse:
         """A block_actions payload for a button (or `element` for other kinds) on a message, or in `view`."""
+        payload = self.click_payload(
+            action_id,
+            value,
+            user=user,
+            channel=channel,
+            message_ts=message_ts,
+            action_ts=action_ts,
+            view=view,
+            element=element,
+        )
+        return await self.interactive(payload, **kw)
+
+    def click_payload(
+        self,
+        action_id: str,
+        value: str = "",
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+        message_ts: str = "1700000000.000100",
+        action_ts: str | None = None,
+        view: dict[str, Any] | None = None,
+        element: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         action = element or {
             "type": "button",
             "action_id": action_id,
@@ -230,7 +256,7 @@ class SlackDriver:
                 message={"type": "message", "ts": message_ts, "text": "…", "user": self.api.bot_user_id},
                 response_url=self.api.response_url(),
             )
-        return await self.interactive(payload, **kw)
+        return payload
 
     async def select(self, action_id: str, value: str, **kw: Any) -> SlackResponse:
         element = {
@@ -291,6 +317,29 @@ class SlackDriver:
         return await self.interactive(payload, **kw)
 
 
+class SocketDriver(SlackDriver):
+    """The same workspace over Socket Mode: every payload travels as an envelope on the mock's WebSocket, and
+    the answer is the app's ack (its `payload`, e.g. `response_action: errors`, becomes the response body)."""
+
+    async def post(self, body: str, content_type: str, **kw: Any) -> SlackResponse:
+        raise AssertionError("Socket Mode has no HTTP endpoint; send envelopes")
+
+    async def envelope(self, kind: str, payload: dict[str, Any], **kw: Any) -> SlackResponse:
+        sent = await self.api.socket.send(kind, payload, **kw)
+        assert sent.ack is not None
+        answer = sent.ack.get("payload")
+        return SlackResponse(200, json.dumps(answer) if answer else "", {"envelope_id": sent.envelope_id})
+
+    async def form(self, fields: dict[str, str], **kw: Any) -> SlackResponse:
+        if "payload" in fields:
+            return await self.envelope("interactive", json.loads(fields["payload"]))
+        return await self.envelope("slash_commands", fields)
+
+    async def deliver_event(self, body: dict[str, Any], *, retry_num: int | None = None, **kw: Any) -> SlackResponse:
+        retry = {"retry_attempt": retry_num, "retry_reason": "timeout"} if retry_num else {}
+        return await self.envelope("events_api", body, **retry)
+
+
 def _state(element: dict[str, Any], value: Any) -> dict[str, Any]:
     kind = element["type"]
     if kind in ("static_select", "radio_buttons"):
@@ -331,15 +380,20 @@ async def slack_app(
     api: SlackMock | None = None,
     **settings: Any,
 ) -> AsyncIterator[SlackDriver]:
-    """The real Uptake server (bot.web.build_app) on a free port, with SLACK_API_URL at a mock Slack."""
+    """The real Uptake server (bot.web.build_app) on a free port, with SLACK_API_URL at a mock Slack.
+
+    Pass a started `api` to run several servers (replicas) against one mock Slack; its owner stops it."""
     from bot.web import build_app
 
+    own_api = api is None
     api = api or SlackMock()
-    await api.start()
+    if own_api:
+        await api.start()
     rt = Runtime(
         slack_settings(db_url, api.api_url, **settings), db=Database(db_url), clock=clock or FrozenClock(), reg=reg
     )
     rt.load_content()
+    connections = len(api.socket.sockets)
     app = await build_app(rt)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -347,12 +401,16 @@ async def slack_app(
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     async with aiohttp.ClientSession() as http:
+        driver = SocketDriver if rt.settings.slack_app_token is not None else SlackDriver
         try:
-            yield SlackDriver(f"http://127.0.0.1:{port}", api, rt, http)
+            if driver is SocketDriver:
+                await api.socket.connected(connections + 1)
+            yield driver(f"http://127.0.0.1:{port}", api, rt, http)
         finally:
             await runner.cleanup()
             await rt.close()
-            await api.stop()
+            if own_api:
+                await api.stop()
 
 
 @pytest.fixture

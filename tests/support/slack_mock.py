@@ -7,12 +7,16 @@
     call = await api.wait("chat.postMessage")     # the first such call (waits, no sleeping)
     api.calls("chat.postMessage")[-1].text        # text + every block's text, flattened
 
-Also serves response_url posts (recorded as method "response_url") at `api.response_url()`.
+Also serves response_url posts (recorded as method "response_url") at `api.response_url()`, Socket Mode
+(`api.socket`, see tests/support/slack_socket.py) and OAuth with token rotation: with `api.oauth_rotation` on,
+oauth.v2.access hands out tokens that expire after `api.oauth_expires_in` seconds (calls with an expired token
+answer `token_expired`) and a refresh token for `grant_type=refresh_token`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import math
@@ -22,6 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.support.slack_socket import SocketModeServer
 
 
 @dataclass
@@ -117,6 +123,12 @@ class SlackMock:
         self.buckets: dict[tuple[str, ...], _Bucket] = {}
         self.oauth_team = "T2"
         self.oauth_rotation = False
+        self.oauth_expires_in = 43200  # Slack's 12 hours
+        self.oauth_client: tuple[str, str] | None = None  # (client id, secret) oauth.v2.access insists on, if set
+        self.expires: dict[str, float] = {}  # rotating access token -> epoch seconds it expires at
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> team
+        self.revoked: set[str] = set()  # tokens answered with `token_revoked` (an uninstall)
+        self.socket = SocketModeServer()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -130,15 +142,18 @@ class SlackMock:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{token}", self._response_url)
         app.router.add_get("/_stats", self._stats)
+        app.router.add_get("/link/", self.socket.link)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
+        self.socket.base_ws = f"ws://127.0.0.1:{port}"
         return self.url
 
     async def stop(self) -> None:
+        await self.socket.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -264,7 +279,11 @@ class SlackMock:
         headers: dict[str, str] = {}
         fault = self._fault(method)
         wait = 0.0 if fault else self._limited(method, team, str(params.get("channel", "")))
-        if fault is not None:
+        if token in self.revoked:
+            call.result = {"ok": False, "error": "token_revoked"}
+        elif token in self.expires and self.expires[token] <= time.time() and method != "oauth.v2.access":
+            call.result = {"ok": False, "error": "token_expired"}
+        elif fault is not None:
             call.status = fault.status
             if fault.status == 429:
                 headers["Retry-After"] = str(int(fault.retry_after if fault.retry_after is not None else 1))
@@ -278,7 +297,7 @@ class SlackMock:
             headers["Retry-After"] = str(max(1, math.ceil(wait)))
             call.result = {"ok": False, "error": "ratelimited"}
         else:
-            call.result = self._answer(method, params, team)
+            call.result = self._answer(method, params, team, token, _basic_auth(auth))
         await self._record(call)
         if call.status >= 500:
             return web.Response(status=call.status, text="upstream trouble")
@@ -316,7 +335,11 @@ class SlackMock:
             self.add_user(user_id)
         return self.users[user_id]
 
-    def _answer(self, method: str, p: dict[str, Any], team: str) -> dict[str, Any]:
+    def _answer(
+        self, method: str, p: dict[str, Any], team: str, token: str | None = None, basic: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return self.socket.open_url(token)
         if method == "auth.test":
             return {
                 "ok": True,
@@ -372,25 +395,55 @@ class SlackMock:
                     m.pop("metadata", None)
             return {"ok": True, "messages": list(reversed(found)), "has_more": False}
         if method == "oauth.v2.access":
-            return self._oauth(p)
+            return self._oauth(p, basic)
         return {"ok": True}
 
-    def _oauth(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _oauth(self, p: dict[str, Any], basic: tuple[str, str] | None) -> dict[str, Any]:
+        """An install (`code`) or, with rotation, a refresh (`grant_type=refresh_token`): a new access token."""
+        if self.oauth_client is not None:
+            given = basic or (str(p.get("client_id", "")), str(p.get("client_secret", "")))
+            if given[0] != self.oauth_client[0]:
+                return {"ok": False, "error": "invalid_client_id"}
+            if given[1] != self.oauth_client[1]:
+                return {"ok": False, "error": "bad_client_secret"}
         n = next(self._ts)
-        token = f"xoxb-{self.oauth_team}-{n}"
-        self.tokens[token] = self.oauth_team
+        refreshing = p.get("grant_type") == "refresh_token"
+        team = self.oauth_team
+        if refreshing:
+            known = self.refresh_tokens.get(str(p.get("refresh_token")))
+            if known is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            team = known
+        # Slack's rotating tokens carry the `xoxe.` prefix.
+        token = f"xoxe.xoxb-{team}-{n}" if refreshing or self.oauth_rotation else f"xoxb-{team}-{n}"
+        self.tokens[token] = team
         body: dict[str, Any] = {
             "ok": True,
             "app_id": "A1",
-            "authed_user": {"id": "U1"},
             "scope": "chat:write,commands",
             "token_type": "bot",
             "access_token": token,
             "bot_user_id": self.bot_user_id,
-            "team": {"id": self.oauth_team, "name": "Second team"},
+            "team": {"id": team, "name": "Second team"},
             "enterprise": None,
             "is_enterprise_install": False,
         }
-        if self.oauth_rotation or p.get("grant_type") == "refresh_token":
-            body.update(refresh_token=f"xoxe-{n}", expires_in=43200)
+        if not refreshing:
+            body["authed_user"] = {"id": "U1"}
+        if self.oauth_rotation or refreshing:
+            refresh = f"xoxe-1-{team}-{n}"
+            self.refresh_tokens[refresh] = team
+            self.expires[token] = time.time() + self.oauth_expires_in
+            body.update(refresh_token=refresh, expires_in=self.oauth_expires_in)
         return body
+
+
+def _basic_auth(header: str) -> tuple[str, str] | None:
+    """(client id, secret) from an HTTP Basic Authorization header (how slack_sdk sends oauth.v2.access's)."""
+    if not header.startswith("Basic "):
+        return None
+    try:
+        user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return None
+    return user, secret
