@@ -2,6 +2,9 @@
 
 Limits are sliding windows ("at most N calls in any W seconds") kept in memory by each worker; pauses
 (Retry-After, sustained throttling) are shared between workers through the `outbox_pauses` table by the sender.
+The configured limits are for the whole deployment: with K live workers (counted from the `outbox_workers`
+heartbeats, see bot/delivery.py) each worker stretches every window to K times its length, so K workers together
+stay within the configured rate without a database round trip per message.
 Sources: Slack "special" tier for chat.postMessage (~1/s per channel plus an unpublished workspace-wide limit),
 Teams 7/1 s · 8/2 s · 60/30 s · 1,800/h per conversation and 50 requests/s per tenant
 (see ../shared/reference/platform-rules.md R14, R15, R17, R18).
@@ -76,17 +79,29 @@ def workspace_bucket(platform: str, workspace: str, method: str) -> str:
     return f"{platform}:{workspace}:{method}"
 
 
+def stretched(windows: Windows, share: int) -> Windows:
+    """This worker's part of `windows` when `share` workers send at once: N calls in K × W seconds."""
+    return windows if share <= 1 else tuple((n, w * share) for n, w in windows)
+
+
 @dataclass
 class _Bucket:
-    windows: Windows
+    base: Windows  # the configured windows (the whole deployment's)
     pace: bool = False  # spread calls evenly instead of bursting a whole window at once
+    share: int = 1
     logs: list[deque[float]] = field(default_factory=list)
 
     tat: float = 0.0  # theoretical arrival time of the next paced call
     interval: float = 0.0
+    windows: Windows = ()
 
     def __post_init__(self) -> None:
-        self.logs = [deque(maxlen=n) for n, _ in self.windows]
+        self.logs = [deque(maxlen=n) for n, _ in self.base]
+        self.set_share(self.share)
+
+    def set_share(self, share: int) -> None:
+        self.share = max(1, share)
+        self.windows = stretched(self.base, self.share)
         self.interval = min((w / n for n, w in self.windows), default=0.0)
 
     def wait(self, now: float) -> float:
@@ -124,7 +139,26 @@ class RateLimiter:
         self.buckets: dict[str, _Bucket] = {}
         self.paused: dict[str, float] = {}  # bucket -> until (epoch seconds)
         self.strikes: dict[str, int] = {}
+        self.share = 1  # live workers sharing the configured limits
         self._calls = 0
+
+    def set_share(self, workers: int) -> None:
+        """`workers` senders now share the configured limits (each takes 1/K of every window)."""
+        workers = max(1, workers)
+        if workers != self.share:
+            self.share = workers
+            for bucket in self.buckets.values():
+                bucket.set_share(workers)
+
+    def rate(self, platform: str) -> float | None:
+        """This worker's fastest workspace-wide rate (calls per second) on `platform`; None if unlimited."""
+        spec = self.limits.get(platform)
+        rates = [
+            min(n / w for n, w in stretched(scopes["workspace"], self.share))
+            for scopes in (spec.rules.values() if spec else ())
+            if scopes.get("workspace")
+        ]
+        return max(rates) if rates else None
 
     def method(self, platform: str, call: str) -> str:
         spec = self.limits.get(platform)
@@ -155,7 +189,9 @@ class RateLimiter:
         if paused > 0:
             return paused
         keys = self.keys(platform, workspace, call, conversation)
-        buckets = [self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace)) for k, w, pace in keys]
+        buckets = [
+            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share)) for k, w, pace in keys
+        ]
         wait = max((b.wait(now) for b in buckets), default=0.0)
         if wait > 0:
             return wait
