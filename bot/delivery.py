@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import random
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.codec import load_message
-from bot.model import Identity
+from bot.model import Identity, Message
 from bot.ratelimit import RateLimiter, load_limits
 from bot.runtime import Runtime, SendError
 from bot.tables import OutboxMessage, OutboxPause, OutboxWorker, Person, PlatformIdentity
@@ -83,6 +84,7 @@ class OutboxSender:
         self._sent: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._heartbeats = 0
+        self._messages: dict[str, Message] = {}
 
     def now(self) -> dt.datetime:
         return self.rt.clock.now()
@@ -208,7 +210,7 @@ class OutboxSender:
         try:
             if sender is None:
                 raise SendError(f"platform {platform or '?'} is not enabled", transient=True)
-            message = load_message(row.payload)
+            message = self._message(row.payload)
             ref = f"outbox:{row.id}"
             if row.person_id is not None:
                 msg_id = await sender.send_to_person(Identity(platform, workspace, row.user_id or ""), message, ref=ref)
@@ -279,6 +281,17 @@ class OutboxSender:
                 for _, done in group:
                     if not done.done():
                         done.set_result(None)
+
+    def _message(self, payload: dict[str, Any]) -> Message:
+        """The neutral message of a payload, decoded once for all rows that carry the same one (a broadcast's
+        10,000 rows), so an adapter can also render it once (they keep the last rendering by identity)."""
+        key = json.dumps(payload, sort_keys=True, default=str)
+        found = self._messages.get(key)
+        if found is None:
+            if len(self._messages) >= 64:
+                self._messages.clear()
+            found = self._messages[key] = load_message(payload)
+        return found
 
     async def _renew(self, row: OutboxMessage) -> bool:
         """Extend the lease just before the call, only if this worker still holds the row."""
@@ -422,7 +435,10 @@ class OutboxSender:
         its lease, so rows do not sit claimed in memory until the lease runs out and another worker takes them."""
         rates = [r for p in self.rt.senders if (r := self.limiter.rate(p)) is not None]
         cap = self.batch * 2 if not rates else max(1, int(max(rates) * self.lease.total_seconds() * CLAIM_LEASE_SHARE))
-        return max(0, min(self.batch, cap - inflight))
+        room = min(self.batch, cap - inflight)
+        # A claim is a write transaction and two lookups: take rows in chunks of at least half a batch (or of
+        # whatever the cap allows), never one row per finished send.
+        return room if room >= max(1, min(self.batch, cap) // 2) else 0
 
     # ------------------------------------------------------------------ crash recovery
 

@@ -29,7 +29,7 @@ TRANSIENT = {412, 429, 500, 502, 503, 504}
 MAX_INLINE_WAIT = 2.0  # longer waits go back to the outbox as a retry, so one busy chat never stalls the worker
 
 
-def card_activities(message: Message) -> list[Activity]:
+def card_activities(message: Message, cards: list[dict[str, Any]] | None = None) -> list[Activity]:
     """One message activity per card (long messages become several)."""
     summary = plain(message.text)[:200]
     return [
@@ -38,7 +38,7 @@ def card_activities(message: Message) -> list[Activity]:
             summary=summary,
             attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=c)],
         )
-        for c in message_cards(message)
+        for c in (message_cards(message) if cards is None else cards)
     ]
 
 
@@ -84,6 +84,13 @@ class TeamsSender:
         self.pool = pool
         # The runtime's clock, so tests move the budget's windows with the same FrozenClock as the outbox.
         self.budget = budget or SendBudget(clock=lambda: rt.clock.now().timestamp())
+        self._cards: tuple[Message, list[dict[str, Any]]] | None = None
+
+    def _activities(self, message: Message) -> list[Activity]:
+        """The outbox hands a broadcast's rows the same Message object: build its cards once per fan-out."""
+        if self._cards is None or self._cards[0] is not message:
+            self._cards = (message, message_cards(message))
+        return card_activities(message, self._cards[1])
 
     async def send_to_person(self, identity: Identity, message: Message, *, ref: str | None = None) -> str:
         tenant, aad = identity.workspace, identity.user_id
@@ -117,7 +124,7 @@ class TeamsSender:
 
     async def post(self, conversation_id: str, tenant: str, service_url: str, message: Message) -> str:
         """Send every card of `message`; returns the first activity id."""
-        return await self.post_activities(conversation_id, tenant, service_url, card_activities(message))
+        return await self.post_activities(conversation_id, tenant, service_url, self._activities(message))
 
     async def post_activities(
         self, conversation_id: str, tenant: str, service_url: str, activities: list[Activity]
