@@ -113,7 +113,23 @@ class OutboxSender:
             rows = await self._grab(session, due, (OutboxMessage.next_attempt_at, OutboxMessage.id), limit, now)
             claimed = await self._targets(session, rows)
             await session.commit()
-            return claimed
+        await self._prepare(claimed)
+        return claimed
+
+    async def _prepare(self, rows: list[OutboxMessage]) -> None:
+        """Let each platform's sender look up the batch's recipients at once (see the Sender protocol)."""
+        by_platform: dict[str, list[Identity]] = {}
+        for row in rows:
+            if row.person_id is not None and row.user_id:
+                identity = Identity(row.platform or "", row.workspace or "", row.user_id)
+                by_platform.setdefault(identity.platform, []).append(identity)
+        for platform, identities in by_platform.items():
+            prepare = getattr(self.rt.senders.get(platform), "prepare", None)
+            if prepare is not None:
+                try:
+                    await prepare(identities)
+                except Exception:  # only an optimisation: each send still looks up what it was not given
+                    log.exception("outbox: %s sender could not prepare a batch", platform)
 
     async def _grab(
         self, session: AsyncSession, where: tuple[Any, ...], order: tuple[Any, ...], limit: int | None, now: dt.datetime
@@ -192,14 +208,17 @@ class OutboxSender:
         conversation = row.user_id if row.person_id is not None else row.channel_id
         while True:
             now = self.now()
-            wait = self.limiter.reserve(platform, workspace, call, conversation, now.timestamp())
-            if wait <= 0:
-                break
             lease_left = (row.claimed_until - now).total_seconds() if row.claimed_until else 0.0
-            if wait > self.hold or wait > lease_left / 2:
+            limit = min(self.hold, lease_left / 2)
+            wait, booked = self.limiter.book(platform, workspace, call, conversation, now.timestamp(), limit)
+            if booked:
+                if wait > 0:
+                    await self.sleep(wait)
+                break
+            if wait > limit:
                 await self._requeue(row, now + dt.timedelta(seconds=wait), count_throttle=False)
                 return
-            await self.sleep(wait)
+            await self.sleep(wait)  # a short pause of the bucket: ask again when it ends
         if (
             row.claimed_until is not None
             and (row.claimed_until - self.now()) < self.lease / 2

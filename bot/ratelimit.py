@@ -117,6 +117,16 @@ class _Bucket:
                 longest = max(longest, log[0] + w - now)
         return max(0.0, longest)
 
+    def earliest(self, at: float) -> float:
+        """The first moment at or after `at` when one more call fits every window."""
+        t = at
+        if self.pace:
+            t = max(t, self.tat - 2 * self.interval)
+        for (n, w), log in zip(self.windows, self.logs, strict=True):
+            if len(log) >= n:
+                t = max(t, log[0] + w)
+        return t
+
     def record(self, now: float) -> None:
         for log in self.logs:
             log.append(now)
@@ -198,6 +208,32 @@ class RateLimiter:
         for b in buckets:
             b.record(now)
         return 0.0
+
+    def book(
+        self, platform: str, workspace: str, call: str, conversation: str | None, now: float, max_wait: float
+    ) -> tuple[float, bool]:
+        """Book the earliest slot within `max_wait` seconds: (delay, True), the caller sends after `delay`.
+
+        Otherwise (wait, False) and nothing is booked. Unlike polling `reserve`, each waiting send wakes once,
+        at its own slot, instead of every waiting send waking at every slot and all but one going back to sleep.
+        """
+        self._calls += 1
+        if self._calls % 2000 == 0:
+            self._prune(now)
+        base = workspace_bucket(platform, workspace, self.method(platform, call))
+        paused = self.paused.get(base, 0.0) - now
+        if paused > 0:
+            return paused, False
+        keys = self.keys(platform, workspace, call, conversation)
+        buckets = [
+            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share)) for k, w, pace in keys
+        ]
+        at = max((b.earliest(now) for b in buckets), default=now)
+        if at - now > max_wait:
+            return at - now, False
+        for b in buckets:
+            b.record(at)
+        return at - now, True
 
     def throttled(self, platform: str, workspace: str, call: str, retry_after: float | None, now: float) -> float:
         """The platform said "too many": pause the whole (workspace, method) bucket; returns the pause end."""
