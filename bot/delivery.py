@@ -421,6 +421,7 @@ class OutboxSender:
         seconds. Each worker writes one row per second; a worker that stops (or crashes) drops out of the count
         after HEARTBEAT_LIVE, and the others speed up again. While K changes the total may briefly differ from
         the configured rate by one worker's share for at most that long; a 429 still pauses the bucket for all.
+        How the limits are split is in bot/ratelimit.py.
         """
         now = self.now()
         async with self._writing() as session:
@@ -431,17 +432,19 @@ class OutboxSender:
                 session.add(OutboxWorker(worker_id=self.worker_id, seen_at=now))
             if self._heartbeats % 600 == 0:
                 await session.execute(delete(OutboxWorker).where(OutboxWorker.seen_at < now - HEARTBEAT_FORGET))
-            live = await session.scalar(
-                select(func.count()).where(
-                    OutboxWorker.seen_at > now - HEARTBEAT_LIVE, OutboxWorker.worker_id != self.worker_id
+            others = list(
+                await session.scalars(
+                    select(OutboxWorker.worker_id).where(
+                        OutboxWorker.seen_at > now - HEARTBEAT_LIVE, OutboxWorker.worker_id != self.worker_id
+                    )
                 )
             )
             with contextlib.suppress(IntegrityError):
                 await session.commit()
         self._heartbeats += 1
-        workers = 1 + int(live or 0)
-        self.limiter.set_share(workers)
-        return workers
+        live = sorted([*others, self.worker_id])
+        self.limiter.set_share(len(live), live.index(self.worker_id))
+        return len(live)
 
     async def leave(self) -> None:
         """A clean stop: give this worker's share back at once."""

@@ -3,8 +3,10 @@
 Limits are sliding windows ("at most N calls in any W seconds") kept in memory by each worker; pauses
 (Retry-After, sustained throttling) are shared between workers through the `outbox_pauses` table by the sender.
 The configured limits are for the whole deployment: with K live workers (counted from the `outbox_workers`
-heartbeats, see bot/delivery.py) each worker stretches every window to K times its length, so K workers together
-stay within the configured rate without a database round trip per message.
+heartbeats, see bot/delivery.py) worker number i (0…K-1, by worker id) allows N // K calls per window, plus one
+when i < N mod K, so the K shares add up to exactly N in any window of W seconds, without a database round trip
+per message. A window with fewer calls than workers (Slack: 1 per second per channel) is stretched instead: each
+worker allows N calls in K × W seconds, which keeps the rate (not every single window) within the limit.
 Sources: Slack "special" tier for chat.postMessage (~1/s per channel plus an unpublished workspace-wide limit),
 Teams 7/1 s · 8/2 s · 60/30 s · 1,800/h per conversation and 50 requests/s per tenant
 (see ../shared/reference/platform-rules.md R14, R15, R17, R18).
@@ -79,9 +81,13 @@ def workspace_bucket(platform: str, workspace: str, method: str) -> str:
     return f"{platform}:{workspace}:{method}"
 
 
-def stretched(windows: Windows, share: int) -> Windows:
-    """This worker's part of `windows` when `share` workers send at once: N calls in K × W seconds."""
-    return windows if share <= 1 else tuple((n, w * share) for n, w in windows)
+def stretched(windows: Windows, share: int, rank: int = 0) -> Windows:
+    """This worker's part of `windows` when `share` workers send at once (this one being number `rank`)."""
+    if share <= 1:
+        return windows
+    return tuple(
+        (n // share + (1 if rank % share < n % share else 0), w) if n >= share else (n, w * share) for n, w in windows
+    )
 
 
 @dataclass
@@ -89,6 +95,7 @@ class _Bucket:
     base: Windows  # the configured windows (the whole deployment's)
     pace: bool = False  # spread calls evenly instead of bursting a whole window at once
     share: int = 1
+    rank: int = 0
     logs: list[deque[float]] = field(default_factory=list)
 
     tat: float = 0.0  # theoretical arrival time of the next paced call
@@ -96,12 +103,13 @@ class _Bucket:
     windows: Windows = ()
 
     def __post_init__(self) -> None:
-        self.logs = [deque(maxlen=n) for n, _ in self.base]
-        self.set_share(self.share)
+        self.set_share(self.share, self.rank)
 
-    def set_share(self, share: int) -> None:
+    def set_share(self, share: int, rank: int = 0) -> None:
         self.share = max(1, share)
-        self.windows = stretched(self.base, self.share)
+        self.windows = stretched(self.base, self.share, rank)
+        old = self.logs or [deque() for _ in self.windows]
+        self.logs = [deque(log, maxlen=n) for (n, _), log in zip(self.windows, old, strict=True)]
         self.interval = min((w / n for n, w in self.windows), default=0.0)
 
     def wait(self, now: float) -> float:
@@ -150,21 +158,22 @@ class RateLimiter:
         self.paused: dict[str, float] = {}  # bucket -> until (epoch seconds)
         self.strikes: dict[str, int] = {}
         self.share = 1  # live workers sharing the configured limits
+        self.rank = 0  # this worker's number among them
         self._calls = 0
 
-    def set_share(self, workers: int) -> None:
-        """`workers` senders now share the configured limits (each takes 1/K of every window)."""
+    def set_share(self, workers: int, rank: int = 0) -> None:
+        """`workers` senders now share the configured limits; this one is number `rank` (0-based)."""
         workers = max(1, workers)
-        if workers != self.share:
-            self.share = workers
+        if (workers, rank) != (self.share, self.rank):
+            self.share, self.rank = workers, rank
             for bucket in self.buckets.values():
-                bucket.set_share(workers)
+                bucket.set_share(workers, rank)
 
     def rate(self, platform: str) -> float | None:
         """This worker's fastest workspace-wide rate (calls per second) on `platform`; None if unlimited."""
         spec = self.limits.get(platform)
         rates = [
-            min(n / w for n, w in stretched(scopes["workspace"], self.share))
+            min(n / w for n, w in stretched(scopes["workspace"], self.share, self.rank))
             for scopes in (spec.rules.values() if spec else ())
             if scopes.get("workspace")
         ]
@@ -200,7 +209,8 @@ class RateLimiter:
             return paused
         keys = self.keys(platform, workspace, call, conversation)
         buckets = [
-            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share)) for k, w, pace in keys
+            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share, self.rank))
+            for k, w, pace in keys
         ]
         wait = max((b.wait(now) for b in buckets), default=0.0)
         if wait > 0:
@@ -226,7 +236,8 @@ class RateLimiter:
             return paused, False
         keys = self.keys(platform, workspace, call, conversation)
         buckets = [
-            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share)) for k, w, pace in keys
+            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share, self.rank))
+            for k, w, pace in keys
         ]
         at = max((b.earliest(now) for b in buckets), default=now)
         if at - now > max_wait:
