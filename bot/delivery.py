@@ -557,7 +557,10 @@ class OutboxSender:
                 await asyncio.wait_for(stop.wait(), wait)
         if inflight:
             await asyncio.gather(*inflight, return_exceptions=True)
-        await self.leave()
+        try:
+            await self.leave()
+        except Exception:  # shutting down anyway: the heartbeat expires on its own after HEARTBEAT_LIVE
+            log.warning("outbox worker %s could not remove its heartbeat", self.worker_id, exc_info=True)
 
 
 async def pick_identity(session: AsyncSession, rt: Runtime, person_id: int) -> PlatformIdentity | None:
