@@ -1,9 +1,14 @@
 """Fan-out bench: one broadcast to 10,000 people through the outbox against rate-limited mock platforms.
 
 Scenarios (Slack and Teams): one worker on SQLite; one worker SIGKILLed at half way and restarted; three workers on
-PostgreSQL at once. The mock (bench/fanout_mock.py) enforces a workspace/tenant-wide and a per-conversation limit,
-answers 429 with Retry-After beyond them and fails 1% of calls with a 5xx. Reported per scenario: delivered,
-duplicates, lost, seconds against the theoretical minimum (recipients / workspace rate), peak RSS of the workers.
+PostgreSQL at once. Each worker is `bot.delivery.worker_sender` with Uptake's real platform senders: Slack's
+`SlackSender` (slack_sdk AsyncWebClient with its retry handlers, `SLACK_API_URL` pointed at the mock) and Teams'
+`TeamsSender` (botbuilder's connector client through the shared pool, stored conversation references). The mock
+(bench/fanout_mock.py) enforces a workspace/tenant-wide and a per-conversation limit, answers 429 with Retry-After
+beyond them and fails 1% of calls with a 5xx. Every worker is configured with the whole deployment's rate and
+divides it by the live workers itself (heartbeats). Reported per scenario: delivered, duplicates, lost, seconds
+from the first worker ready to the last message accepted against the theoretical minimum (recipients / workspace
+rate), wall time including process start, peak RSS of the workers.
 
     python bench/fanout.py                 # table
     python bench/fanout.py --json          # one JSON object per scenario
@@ -33,6 +38,7 @@ import httpx  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
+from bot.adapters.teams_store import TeamsConversation  # noqa: E402
 from bot.config import Settings, normalise_db_url  # noqa: E402
 from bot.db import Database, upgrade  # noqa: E402
 from bot.model import Message, Section  # noqa: E402
@@ -48,6 +54,7 @@ SCENARIOS = {
     "teams-pg-3-workers": ("teams", "pg", 3, False),
 }
 METHOD = {"slack": "chat.postMessage", "teams": "send"}
+RATE = {"slack": 100, "teams": 50}  # the mock's workspace/tenant limit per second (Teams: the real 50/s per tenant)
 LEASE = 10.0  # seconds; short so the restarted worker recovers the killed one's rows quickly
 
 
@@ -74,8 +81,9 @@ async def drop_db(url: str, pg_server: str) -> None:
     await admin.dispose()
 
 
-async def seed(url: str, n: int, platform: str) -> None:
-    """A rollout, n people with an identity each, and the broadcast's n outbox rows in one transaction."""
+async def seed(url: str, n: int, platform: str, mock: str) -> None:
+    """A rollout, n people with an identity each (on Teams: a stored personal conversation reference each), and
+    the broadcast's n outbox rows in one transaction."""
     await asyncio.to_thread(upgrade, url)
     db = Database(url)
     async with db.session() as s:
@@ -92,6 +100,30 @@ async def seed(url: str, n: int, platform: str) -> None:
                 for i in range(1, n + 1)
             ],
         )
+        if platform == "teams":
+            await s.execute(
+                insert(TeamsConversation),
+                [
+                    {
+                        "conversation_id": f"a:1conv-{i:06d}",
+                        "tenant_id": "W1",
+                        "kind": "personal",
+                        "service_url": mock + "/",
+                        "user_aad_id": f"U{i:06d}",
+                        "active": True,
+                        "reference": {
+                            "conversation": {"id": f"a:1conv-{i:06d}", "conversationType": "personal"},
+                            "user": {"id": f"29:U{i:06d}", "aadObjectId": f"U{i:06d}"},
+                            "bot": {"id": "28:bench-bot"},
+                            "channelId": "msteams",
+                            "serviceUrl": mock + "/",
+                        },
+                        "created_at": db_now(),
+                        "updated_at": db_now(),
+                    }
+                    for i in range(1, n + 1)
+                ],
+            )
         msg = Message("Claims triage: week 3", (Section(heading="Why", user_text="Cut triage time."),))
         now = db_now()
         rows = [
@@ -133,11 +165,23 @@ async def outbox_counts(url: str) -> dict[str, int]:
 
 
 async def worker_main(db: str, platform: str, mock: str, rate: float) -> None:
-    from bench.fanout_senders import BenchSlackSender, BenchTeamsSender
-    from bot.delivery import OutboxSender
+    from bot.adapters.slack import register_sender
+    from bot.adapters.teams_auth import ConnectorPool
+    from bot.adapters.teams_sender import TeamsSender
     from bot.runtime import Runtime
 
-    limits = {platform: {"rules": {METHOD[platform]: {"workspace": [[max(1, int(rate)), 1.0]]}}}}
+    try:
+        from bot.delivery import worker_sender
+    except ImportError:  # a baseline checkout from before worker_sender: what its run_sender ran
+        from bot.delivery import OutboxSender
+
+        def worker_sender(rt: Runtime) -> OutboxSender:
+            return OutboxSender(rt, hold=5.0)
+
+        rate = rate / int(os.environ.get("FANOUT_WORKERS", "1"))  # no shared limits there: divide by hand
+
+    per_2s = max(1, round(rate * 2))  # two-second windows, so a fractional rate (47.5/s) is kept exactly
+    limits = {platform: {"rules": {METHOD[platform]: {"workspace": [[per_2s, 2.0]]}}}}
     settings = Settings(
         database_url=db,
         rate_limits=json.dumps(limits),
@@ -145,10 +189,15 @@ async def worker_main(db: str, platform: str, mock: str, rate: float) -> None:
         outbox_batch=100,
         outbox_concurrency=32,
         content_dir=ROOT / "content",
+        slack_bot_token="xoxb-bench" if platform == "slack" else None,
+        slack_api_url=f"{mock}/api/",
     )
     rt = Runtime(settings)
-    rt.senders[platform] = BenchSlackSender(mock) if platform == "slack" else BenchTeamsSender(mock)
-    sender = OutboxSender(rt, hold=5.0)
+    if platform == "slack":
+        await register_sender(rt)
+    else:  # emulator mode (no app credentials): the connector client sends without a token, as to the Playground
+        rt.senders["teams"] = TeamsSender(rt, ConnectorPool(app_id=None, password=None, token_url=None))
+    sender = worker_sender(rt)
     stop = asyncio.Event()
 
     async def until_settled() -> None:
@@ -159,7 +208,10 @@ async def worker_main(db: str, platform: str, mock: str, rate: float) -> None:
             if left is None:
                 stop.set()
 
+    print(f"ready {time.monotonic():.6f}", flush=True)
+    cpu = time.process_time()
     await asyncio.gather(sender.run(stop, idle=0.2), until_settled())
+    print(f"cpu {time.process_time() - cpu:.3f}", flush=True)  # CPU seconds spent sending (not starting)
     await rt.close()
 
 
@@ -182,16 +234,36 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def spawn_worker(db: str, platform: str, mock: str, rate: float) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, str(Path(__file__)), "--worker", db, platform, mock, str(rate)]
-    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+def spawn_worker(db: str, platform: str, mock: str, rate: float, workers: int) -> subprocess.Popen[bytes]:
+    profile = os.environ.get("FANOUT_PROFILE")  # a directory: each worker writes a cProfile there
+    prof = ["-m", "cProfile", "-o", f"{profile}/worker-{time.monotonic_ns()}.prof"] if profile else []
+    cmd = [sys.executable, *prof, str(Path(__file__)), "--worker", db, platform, mock, str(rate)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FANOUT_WORKERS": str(workers)}
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
 
 
-async def run_scenario(name: str, n: int, rate: int, headroom: float, pg: str, tmp: Path) -> dict[str, Any]:
+def cpu_of(proc: subprocess.Popen[bytes]) -> float | None:
+    """CPU seconds a finished worker spent sending (None if it was killed)."""
+    assert proc.stdout is not None
+    for line in proc.stdout.read().splitlines():
+        if line.startswith(b"cpu "):
+            return float(line.split()[1])
+    return None
+
+
+async def ready_at(proc: subprocess.Popen[bytes]) -> float:
+    """The monotonic time at which a worker was about to start sending (it prints `ready <time>`)."""
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    return float(line.split()[1]) if line.startswith(b"ready ") else time.monotonic()
+
+
+async def run_scenario(name: str, n: int, rates: dict[str, int], headroom: float, pg: str, tmp: Path) -> dict[str, Any]:
     platform, db_kind, workers, kill = SCENARIOS[name]
+    rate = rates[platform]
     url = await make_db(db_kind, pg, tmp)
-    await seed(url, n, platform)
     port = free_port()
+    await seed(url, n, platform, f"http://127.0.0.1:{port}")
     mock = subprocess.Popen(  # noqa: ASYNC220  (started once per scenario, before timing)
         [sys.executable, str(ROOT / "bench" / "fanout_mock.py"), platform, str(port), str(rate)],
         stdout=subprocess.DEVNULL,
@@ -204,9 +276,10 @@ async def run_scenario(name: str, n: int, rate: int, headroom: float, pg: str, t
                 break
             except httpx.HTTPError:
                 await asyncio.sleep(0.1)
-        per_worker = rate * headroom / workers  # K workers share the platform's budget
+        deployment_rate = rate * headroom  # every worker gets the whole budget and divides it by the live workers
         start = time.monotonic()
-        procs = [spawn_worker(url, platform, base, per_worker) for _ in range(workers)]
+        procs = [spawn_worker(url, platform, base, deployment_rate, workers) for _ in range(workers)]
+        first_ready = min(await asyncio.gather(*(ready_at(p) for p in procs)))
         peak, killed, in_flight = 0.0, False, 0
         while any(p.poll() is None for p in procs):
             await asyncio.sleep(0.2)
@@ -218,9 +291,11 @@ async def run_scenario(name: str, n: int, rate: int, headroom: float, pg: str, t
                     procs[0].wait()
                     killed = True
                     in_flight = (await outbox_counts(url)).get("sending", 0)
-                    procs.append(spawn_worker(url, platform, base, per_worker))
-        seconds = time.monotonic() - start
+                    procs.append(spawn_worker(url, platform, base, deployment_rate, workers))
+        wall = time.monotonic() - start
         stats = (await client.get("/stats")).json()
+        seconds = (stats["last"] or time.monotonic()) - first_ready
+        cpus = [c for p in procs if (c := cpu_of(p)) is not None]
     mock.terminate()
     mock.wait()
     counts = await outbox_counts(url)
@@ -233,15 +308,19 @@ async def run_scenario(name: str, n: int, rate: int, headroom: float, pg: str, t
         "duplicates": stats["duplicates"],
         "lost": n - stats["unique"],
         "seconds": round(seconds, 2),
+        "wall_seconds_incl_start": round(wall, 2),
         "min_seconds": round(min_seconds, 2),
         "ratio_to_min": round(seconds / min_seconds, 3),
         "peak_rss_mb": round(peak, 1),
+        "worker_cpu_ms_per_message": round(1000 * sum(cpus) / max(1, stats["accepted"]), 3) if cpus else None,
         "workers": workers,
         "rate_per_s": rate,
         "throttled_429": stats["throttled"],
         "errors_5xx": stats["errors"],
         "in_flight_at_kill": in_flight if kill else None,
         "send_span_seconds": round(stats["span"], 2),
+        "start_seconds": round(stats["first"] - first_ready, 2) if stats["first"] else None,
+        "per_second": stats["per_second"],
         "flagged_possibly_duplicate": counts.get("possibly_duplicate", 0),
         "rows": {k: v for k, v in counts.items() if k != "possibly_duplicate"},
     }
@@ -252,7 +331,8 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = []
         for name in args.scenarios:
-            result = await run_scenario(name, args.recipients, args.rate, args.headroom, pg, Path(tmp))
+            rates = {**RATE, **({"slack": args.rate, "teams": args.rate} if args.rate else {})}
+            result = await run_scenario(name, args.recipients, rates, args.headroom, pg, Path(tmp))
             results.append(result)
             if args.json:
                 print(json.dumps(result), flush=True)
@@ -277,7 +357,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="one JSON object per scenario")
     p.add_argument("--recipients", type=int, default=10_000)
-    p.add_argument("--rate", type=int, default=100, help="the mock's workspace/tenant limit per second")
+    p.add_argument(
+        "--rate",
+        type=int,
+        default=0,
+        help="the mock's workspace/tenant limit per second (default: 100 for Slack, 50 for Teams)",
+    )
     p.add_argument("--headroom", type=float, default=0.95, help="share of the platform limit the senders use")
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     p.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))

@@ -1,7 +1,13 @@
 """Mock Slack Web API and Teams Bot Connector for the fan-out bench: rate limits with 429 Retry-After, 1% 5xx.
 
-Run as its own process (`python bench/fanout_mock.py slack PORT RATE`) so it does not share a CPU budget with the
-sender's event loop. It counts every accepted message per outbox ref, so the bench can count duplicates and losses.
+It speaks the shapes the real clients use, so the bench runs Uptake's own senders against it: Slack's
+`chat.postMessage` (JSON body from slack_sdk's AsyncWebClient, the outbox ref in `metadata`, a DM addressed by
+user id lands in the "D…" channel), `conversations.open` (form body) and `conversations.history` (GET, `oldest`,
+`include_all_metadata`); the Bot Connector's `POST /v3/conversations/{id}/activities` (botbuilder's connector
+client, answered with a ResourceResponse). Run as its own process (`python bench/fanout_mock.py slack PORT RATE`)
+so it does not share a CPU budget with the sender's event loop. It counts accepted messages per recipient (Slack:
+the outbox ref; Teams: the conversation, one per person in the bench), so the bench can count duplicates and
+losses, and reports the monotonic time of the first and last acceptance (CLOCK_MONOTONIC is system-wide).
 """
 
 from __future__ import annotations
@@ -44,10 +50,11 @@ class Mock:
         self.error_rate = error_rate
         self.rand = random.Random(seed)
         self.by_ref: dict[str, int] = defaultdict(int)
-        self.messages: dict[str, list[str]] = defaultdict(list)  # conversation -> refs (for history lookups)
+        self.messages: dict[str, list[tuple[float, str]]] = defaultdict(list)  # channel -> (ts, ref), for history
         self.throttled = 0
         self.errors = 0
         self.first: float | None = None
+        self.per_second: dict[int, int] = defaultdict(int)  # accepted messages per second since the first
         self.last: float | None = None
 
     def admit(self, conv: str) -> tuple[int, float]:
@@ -65,45 +72,63 @@ class Mock:
             return 500 if self.platform == "slack" else 502, 0.0
         return 200, 0.0
 
-    def record(self, conv: str, ref: str) -> None:
+    def record(self, key: str) -> None:
         now = time.monotonic()
         self.first = self.first if self.first is not None else now
         self.last = now
-        self.by_ref[ref] += 1
-        self.messages[conv].append(ref)
+        self.by_ref[key] += 1
+        self.per_second[int(now - self.first)] += 1
+
+    @staticmethod
+    def dm_channel(channel: str) -> str:
+        """chat.postMessage to a user id posts into the app's DM with them ("U123" -> "D123")."""
+        return "D" + channel[1:] if channel.startswith(("U", "W")) else channel
 
     async def slack_post(self, request: web.Request) -> web.Response:
         body = await request.json()
-        conv, ref = body["channel"], body.get("metadata", {}).get("event_payload", {}).get("outbox_ref", "")
-        status, retry = self.admit(conv)
+        channel = self.dm_channel(str(body["channel"]))
+        meta = body.get("metadata") or {}
+        ref = str((meta.get("event_payload") or {}).get("ref", ""))
+        status, retry = self.admit(channel)
         if status == 429:
             headers = {"Retry-After": str(max(1, math.ceil(retry)))}
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
         if status != 200:
             return web.json_response({"ok": False, "error": "internal_error"}, status=status)
-        self.record(conv, ref)
-        return web.json_response({"ok": True, "channel": conv, "ts": f"{time.time():.6f}"})
+        ts = time.time()
+        self.record(ref or f"{channel}:{ts}")
+        self.messages[channel].append((ts, json.dumps(meta)))
+        return web.json_response({"ok": True, "channel": channel, "ts": f"{ts:.6f}"})
+
+    async def slack_open(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        users = str(form.get("users") or request.query.get("users", ""))
+        return web.json_response({"ok": True, "channel": {"id": self.dm_channel(users.split(",")[0])}})
 
     async def slack_history(self, request: web.Request) -> web.Response:
-        conv = request.query.get("channel", "")
-        msgs = [
-            {"ts": f"{i}.0", "metadata": {"event_payload": {"outbox_ref": r}}}
-            for i, r in enumerate(self.messages.get(conv, []))
-        ]
-        return web.json_response({"ok": True, "messages": msgs})
+        channel = request.query.get("channel", "")
+        oldest = float(request.query.get("oldest", "0") or 0)
+        with_meta = request.query.get("include_all_metadata") in ("1", "true", "True")
+        msgs = []
+        for ts, meta in reversed(self.messages.get(channel, [])):  # newest first, like Slack
+            if ts > oldest:
+                msg = {"type": "message", "ts": f"{ts:.6f}", "text": ""}
+                if with_meta and meta != "{}":
+                    msg["metadata"] = json.loads(meta)
+                msgs.append(msg)
+        return web.json_response({"ok": True, "messages": msgs, "has_more": False})
 
     async def teams_post(self, request: web.Request) -> web.Response:
         conv = request.match_info["conv"]
-        body = await request.json()
-        ref = body.get("channelData", {}).get("outboxRef", "")
+        await request.json()
         status, retry = self.admit(conv)
         if status == 429:
             headers = {"Retry-After": f"{retry:.2f}"}
             return web.json_response({"error": {"code": "Throttled"}}, status=429, headers=headers)
         if status != 200:
             return web.json_response({"error": {"code": "ServiceError"}}, status=status)
-        self.record(conv, ref)
-        return web.json_response({"id": f"act-{len(self.by_ref)}"})
+        self.record(conv)
+        return web.json_response({"id": f"act-{sum(self.by_ref.values())}"})
 
     async def stats(self, request: web.Request) -> web.Response:
         total = sum(self.by_ref.values())
@@ -115,7 +140,10 @@ class Mock:
                 "throttled": self.throttled,
                 "errors": self.errors,
                 "span": (self.last - self.first) if self.first is not None and self.last is not None else 0.0,
+                "first": self.first,
+                "last": self.last,
                 "duplicate_refs": [r for r, n in self.by_ref.items() if n > 1][:50],
+                "per_second": [self.per_second.get(i, 0) for i in range(max(self.per_second, default=-1) + 1)],
             }
         )
 
@@ -124,6 +152,7 @@ def app(platform: str, rate: int) -> web.Application:
     mock = Mock(platform, rate)
     a = web.Application()
     a.router.add_post("/api/chat.postMessage", mock.slack_post)
+    a.router.add_post("/api/conversations.open", mock.slack_open)
     a.router.add_get("/api/conversations.history", mock.slack_history)
     a.router.add_post("/v3/conversations/{conv}/activities", mock.teams_post)
     a.router.add_get("/stats", mock.stats)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import random
@@ -19,15 +20,15 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.codec import load_message
-from bot.model import Identity
+from bot.model import Identity, Message
 from bot.ratelimit import RateLimiter, load_limits
 from bot.runtime import Runtime, SendError
-from bot.tables import OutboxMessage, OutboxPause, Person, PlatformIdentity
+from bot.tables import OutboxMessage, OutboxPause, OutboxWorker, Person, PlatformIdentity
 from bot.worker import part
 
 log = logging.getLogger("uptake.outbox")
@@ -36,6 +37,9 @@ BATCH = 50
 MAX_THROTTLES = 200  # a row re-queued this often by pauses fails instead of circling forever
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 600.0
+HEARTBEAT_LIVE = dt.timedelta(seconds=10)  # a worker not heard from for this long no longer takes a share
+HEARTBEAT_FORGET = dt.timedelta(hours=1)
+CLAIM_LEASE_SHARE = 0.25  # claim at most what this worker can send, at its rate, within a quarter of its lease
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -57,6 +61,7 @@ class OutboxSender:
         sleep: Sleep | None = None,
         hold: float = 0.0,
         rand: Callable[[], float] = random.random,
+        commit_delay: float = 0.0,
     ) -> None:
         s = rt.settings
         self.rt = rt
@@ -73,6 +78,13 @@ class OutboxSender:
         self._claims = 0
         self._write_lock = asyncio.Lock()
         self._gate = asyncio.Semaphore(max(1, self.concurrency))
+        # Group commit of "sent" outcomes: rows stay `sending` under their lease until their group commits.
+        self.commit_delay = commit_delay  # seconds a group waits for more outcomes (0: just what is queued)
+        self.commit_group = 200
+        self._sent: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._heartbeats = 0
+        self._messages: dict[str, Message] = {}
 
     def now(self) -> dt.datetime:
         return self.rt.clock.now()
@@ -101,7 +113,23 @@ class OutboxSender:
             rows = await self._grab(session, due, (OutboxMessage.next_attempt_at, OutboxMessage.id), limit, now)
             claimed = await self._targets(session, rows)
             await session.commit()
-            return claimed
+        await self._prepare(claimed)
+        return claimed
+
+    async def _prepare(self, rows: list[OutboxMessage]) -> None:
+        """Let each platform's sender look up the batch's recipients at once (see the Sender protocol)."""
+        by_platform: dict[str, list[Identity]] = {}
+        for row in rows:
+            if row.person_id is not None and row.user_id:
+                identity = Identity(row.platform or "", row.workspace or "", row.user_id)
+                by_platform.setdefault(identity.platform, []).append(identity)
+        for platform, identities in by_platform.items():
+            prepare = getattr(self.rt.senders.get(platform), "prepare", None)
+            if prepare is not None:
+                try:
+                    await prepare(identities)
+                except Exception:  # only an optimisation: each send still looks up what it was not given
+                    log.exception("outbox: %s sender could not prepare a batch", platform)
 
     async def _grab(
         self, session: AsyncSession, where: tuple[Any, ...], order: tuple[Any, ...], limit: int | None, now: dt.datetime
@@ -180,14 +208,17 @@ class OutboxSender:
         conversation = row.user_id if row.person_id is not None else row.channel_id
         while True:
             now = self.now()
-            wait = self.limiter.reserve(platform, workspace, call, conversation, now.timestamp())
-            if wait <= 0:
-                break
             lease_left = (row.claimed_until - now).total_seconds() if row.claimed_until else 0.0
-            if wait > self.hold or wait > lease_left / 2:
+            limit = min(self.hold, lease_left / 2)
+            wait, booked = self.limiter.book(platform, workspace, call, conversation, now.timestamp(), limit)
+            if booked:
+                if wait > 0:
+                    await self.sleep(wait)
+                break
+            if wait > limit:
                 await self._requeue(row, now + dt.timedelta(seconds=wait), count_throttle=False)
                 return
-            await self.sleep(wait)
+            await self.sleep(wait)  # a short pause of the bucket: ask again when it ends
         if (
             row.claimed_until is not None
             and (row.claimed_until - self.now()) < self.lease / 2
@@ -198,7 +229,7 @@ class OutboxSender:
         try:
             if sender is None:
                 raise SendError(f"platform {platform or '?'} is not enabled", transient=True)
-            message = load_message(row.payload)
+            message = self._message(row.payload)
             ref = f"outbox:{row.id}"
             if row.person_id is not None:
                 msg_id = await sender.send_to_person(Identity(platform, workspace, row.user_id or ""), message, ref=ref)
@@ -211,20 +242,75 @@ class OutboxSender:
             await self._failed(row, SendError(f"{type(e).__name__}: {e}", transient=True), call)
         else:
             self.limiter.succeeded(platform, workspace, call)
-            async with self._writing() as session:
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id)
-                    .values(
-                        status="sent",
-                        platform_message_id=msg_id,
-                        sent_at=self.now(),
-                        attempts=OutboxMessage.attempts + 1,
-                        claimed_until=None,
-                        error=None if not row.possibly_duplicate else row.error,
-                    )
-                )
-                await session.commit()
+            await self._record_sent(
+                {
+                    "b_id": row.id,
+                    "b_claimed_by": row.claimed_by,
+                    "b_message_id": msg_id,
+                    "b_sent_at": self.now(),
+                    "b_error": None if not row.possibly_duplicate else row.error,
+                }
+            )
+
+    async def _record_sent(self, outcome: dict[str, Any]) -> None:
+        """Record a delivery, committed together with the others that finished meanwhile (group commit).
+
+        One UPDATE … executemany and one commit per group instead of a session and a commit per row: at 100
+        messages/s the per-row commit was the sender's main cost. Returns once the outcome is committed, so a
+        caller never sees a row as done before the database does; a crash before that leaves the row `sending`,
+        which recovery settles like any other crash.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append((outcome, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_sent())
+        await done
+
+    async def _flush_sent(self) -> None:
+        table = OutboxMessage.__table__
+        stmt = (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.claimed_by == bindparam("b_claimed_by"),
+                table.c.status == "sending",
+            )
+            .values(
+                status="sent",
+                platform_message_id=bindparam("b_message_id"),
+                sent_at=bindparam("b_sent_at"),
+                attempts=table.c.attempts + 1,
+                claimed_until=None,
+                error=bindparam("b_error"),
+            )
+        )
+        while self._sent:
+            if self.commit_delay > 0 and len(self._sent) < self.commit_group:
+                await asyncio.sleep(self.commit_delay)
+            group, self._sent = self._sent[: self.commit_group], self._sent[self.commit_group :]
+            try:
+                async with self._writing() as session:
+                    await session.execute(stmt, [outcome for outcome, _ in group])
+                    await session.commit()
+            except Exception as e:
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(e)
+            else:
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
+
+    def _message(self, payload: dict[str, Any]) -> Message:
+        """The neutral message of a payload, decoded once for all rows that carry the same one (a broadcast's
+        10,000 rows), so an adapter can also render it once (they keep the last rendering by identity)."""
+        key = json.dumps(payload, sort_keys=True, default=str)
+        found = self._messages.get(key)
+        if found is None:
+            if len(self._messages) >= 64:
+                self._messages.clear()
+            found = self._messages[key] = load_message(payload)
+        return found
 
     async def _renew(self, row: OutboxMessage) -> bool:
         """Extend the lease just before the call, only if this worker still holds the row."""
@@ -325,6 +411,57 @@ class OutboxSender:
                 if ts > self.limiter.paused.get(pause.bucket, 0.0):
                     self.limiter.paused[pause.bucket] = ts
 
+    # ------------------------------------------------------------------ workers sharing the configured limits
+
+    async def heartbeat(self) -> int:
+        """Say this worker is alive and take 1/K of the configured rate limits, K = live workers.
+
+        Why heartbeats and not a shared token bucket: a bucket in the database costs a write per message (at 100
+        messages/s that is the sender's whole budget on SQLite), while the rate only has to be right over
+        seconds. Each worker writes one row per second; a worker that stops (or crashes) drops out of the count
+        after HEARTBEAT_LIVE, and the others speed up again. While K changes the total may briefly differ from
+        the configured rate by one worker's share for at most that long; a 429 still pauses the bucket for all.
+        How the limits are split is in bot/ratelimit.py.
+        """
+        now = self.now()
+        async with self._writing() as session:
+            res = await session.execute(
+                update(OutboxWorker).where(OutboxWorker.worker_id == self.worker_id).values(seen_at=now)
+            )
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                session.add(OutboxWorker(worker_id=self.worker_id, seen_at=now))
+            if self._heartbeats % 600 == 0:
+                await session.execute(delete(OutboxWorker).where(OutboxWorker.seen_at < now - HEARTBEAT_FORGET))
+            others = list(
+                await session.scalars(
+                    select(OutboxWorker.worker_id).where(
+                        OutboxWorker.seen_at > now - HEARTBEAT_LIVE, OutboxWorker.worker_id != self.worker_id
+                    )
+                )
+            )
+            with contextlib.suppress(IntegrityError):
+                await session.commit()
+        self._heartbeats += 1
+        live = sorted([*others, self.worker_id])
+        self.limiter.set_share(len(live), live.index(self.worker_id))
+        return len(live)
+
+    async def leave(self) -> None:
+        """A clean stop: give this worker's share back at once."""
+        async with self._writing() as session:
+            await session.execute(delete(OutboxWorker).where(OutboxWorker.worker_id == self.worker_id))
+            await session.commit()
+
+    def claim_room(self, inflight: int) -> int:
+        """How many more rows to claim now: at most what this worker can send at its rate within a fraction of
+        its lease, so rows do not sit claimed in memory until the lease runs out and another worker takes them."""
+        rates = [r for p in self.rt.senders if (r := self.limiter.rate(p)) is not None]
+        cap = self.batch * 2 if not rates else max(1, int(max(rates) * self.lease.total_seconds() * CLAIM_LEASE_SHARE))
+        room = min(self.batch, cap - inflight)
+        # A claim is a write transaction and two lookups: take rows in chunks of at least half a batch (or of
+        # whatever the cap allows), never one row per finished send.
+        return room if room >= max(1, min(self.batch, cap) // 2) else 0
+
     # ------------------------------------------------------------------ crash recovery
 
     async def recover(self, limit: int | None = None) -> int:
@@ -377,7 +514,8 @@ class OutboxSender:
     # ------------------------------------------------------------------ loop
 
     async def run_once(self) -> int:
-        """One round: recover, refresh pauses, claim and send. Returns how many rows were handled."""
+        """One round: heartbeat, recover, refresh pauses, claim and send. Returns how many rows were handled."""
+        await self.heartbeat()
         await self.recover()
         await self.load_pauses()
         rows = await self.claim()
@@ -398,10 +536,12 @@ class OutboxSender:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             if loop.time() - checked >= 1.0:
+                await self.heartbeat()
                 await self.recover()
                 await self.load_pauses()
                 checked = loop.time()
-            rows = await self.claim() if len(inflight) < self.batch else []
+            room = self.claim_room(len(inflight))
+            rows = await self.claim(room) if room else []
             for row in rows:
                 task = asyncio.create_task(self._gated(row))
                 inflight.add(task)
@@ -417,6 +557,10 @@ class OutboxSender:
                 await asyncio.wait_for(stop.wait(), wait)
         if inflight:
             await asyncio.gather(*inflight, return_exceptions=True)
+        try:
+            await self.leave()
+        except Exception:  # shutting down anyway: the heartbeat expires on its own after HEARTBEAT_LIVE
+            log.warning("outbox worker %s could not remove its heartbeat", self.worker_id, exc_info=True)
 
 
 async def pick_identity(session: AsyncSession, rt: Runtime, person_id: int) -> PlatformIdentity | None:
@@ -463,4 +607,10 @@ async def drain(rt: Runtime, *, max_rounds: int = 100) -> int:
 
 @part("outbox")
 async def run_sender(rt: Runtime, stop: asyncio.Event) -> None:
-    await OutboxSender(rt, hold=5.0).run(stop)
+    await worker_sender(rt).run(stop)
+
+
+def worker_sender(rt: Runtime) -> OutboxSender:
+    """The long-running worker's sender (also what bench/fanout.py runs): rows may wait 5 s for their bucket in
+    process, and outcomes are committed in groups gathered for up to 50 ms."""
+    return OutboxSender(rt, hold=5.0, commit_delay=0.05)

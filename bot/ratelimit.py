@@ -2,6 +2,11 @@
 
 Limits are sliding windows ("at most N calls in any W seconds") kept in memory by each worker; pauses
 (Retry-After, sustained throttling) are shared between workers through the `outbox_pauses` table by the sender.
+The configured limits are for the whole deployment: with K live workers (counted from the `outbox_workers`
+heartbeats, see bot/delivery.py) worker number i (0…K-1, by worker id) allows N // K calls per window, plus one
+when i < N mod K, so the K shares add up to exactly N in any window of W seconds, without a database round trip
+per message. A window with fewer calls than workers (Slack: 1 per second per channel) is stretched instead: each
+worker allows N calls in K × W seconds, which keeps the rate (not every single window) within the limit.
 Sources: Slack "special" tier for chat.postMessage (~1/s per channel plus an unpublished workspace-wide limit),
 Teams 7/1 s · 8/2 s · 60/30 s · 1,800/h per conversation and 50 requests/s per tenant
 (see ../shared/reference/platform-rules.md R14, R15, R17, R18).
@@ -76,17 +81,35 @@ def workspace_bucket(platform: str, workspace: str, method: str) -> str:
     return f"{platform}:{workspace}:{method}"
 
 
+def stretched(windows: Windows, share: int, rank: int = 0) -> Windows:
+    """This worker's part of `windows` when `share` workers send at once (this one being number `rank`)."""
+    if share <= 1:
+        return windows
+    return tuple(
+        (n // share + (1 if rank % share < n % share else 0), w) if n >= share else (n, w * share) for n, w in windows
+    )
+
+
 @dataclass
 class _Bucket:
-    windows: Windows
+    base: Windows  # the configured windows (the whole deployment's)
     pace: bool = False  # spread calls evenly instead of bursting a whole window at once
+    share: int = 1
+    rank: int = 0
     logs: list[deque[float]] = field(default_factory=list)
 
     tat: float = 0.0  # theoretical arrival time of the next paced call
     interval: float = 0.0
+    windows: Windows = ()
 
     def __post_init__(self) -> None:
-        self.logs = [deque(maxlen=n) for n, _ in self.windows]
+        self.set_share(self.share, self.rank)
+
+    def set_share(self, share: int, rank: int = 0) -> None:
+        self.share = max(1, share)
+        self.windows = stretched(self.base, self.share, rank)
+        old = self.logs or [deque() for _ in self.windows]
+        self.logs = [deque(log, maxlen=n) for (n, _), log in zip(self.windows, old, strict=True)]
         self.interval = min((w / n for n, w in self.windows), default=0.0)
 
     def wait(self, now: float) -> float:
@@ -101,6 +124,16 @@ class _Bucket:
             if len(log) >= n:
                 longest = max(longest, log[0] + w - now)
         return max(0.0, longest)
+
+    def earliest(self, at: float) -> float:
+        """The first moment at or after `at` when one more call fits every window."""
+        t = at
+        if self.pace:
+            t = max(t, self.tat - 2 * self.interval)
+        for (n, w), log in zip(self.windows, self.logs, strict=True):
+            if len(log) >= n:
+                t = max(t, log[0] + w)
+        return t
 
     def record(self, now: float) -> None:
         for log in self.logs:
@@ -124,7 +157,27 @@ class RateLimiter:
         self.buckets: dict[str, _Bucket] = {}
         self.paused: dict[str, float] = {}  # bucket -> until (epoch seconds)
         self.strikes: dict[str, int] = {}
+        self.share = 1  # live workers sharing the configured limits
+        self.rank = 0  # this worker's number among them
         self._calls = 0
+
+    def set_share(self, workers: int, rank: int = 0) -> None:
+        """`workers` senders now share the configured limits; this one is number `rank` (0-based)."""
+        workers = max(1, workers)
+        if (workers, rank) != (self.share, self.rank):
+            self.share, self.rank = workers, rank
+            for bucket in self.buckets.values():
+                bucket.set_share(workers, rank)
+
+    def rate(self, platform: str) -> float | None:
+        """This worker's fastest workspace-wide rate (calls per second) on `platform`; None if unlimited."""
+        spec = self.limits.get(platform)
+        rates = [
+            min(n / w for n, w in stretched(scopes["workspace"], self.share, self.rank))
+            for scopes in (spec.rules.values() if spec else ())
+            if scopes.get("workspace")
+        ]
+        return max(rates) if rates else None
 
     def method(self, platform: str, call: str) -> str:
         spec = self.limits.get(platform)
@@ -155,13 +208,43 @@ class RateLimiter:
         if paused > 0:
             return paused
         keys = self.keys(platform, workspace, call, conversation)
-        buckets = [self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace)) for k, w, pace in keys]
+        buckets = [
+            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share, self.rank))
+            for k, w, pace in keys
+        ]
         wait = max((b.wait(now) for b in buckets), default=0.0)
         if wait > 0:
             return wait
         for b in buckets:
             b.record(now)
         return 0.0
+
+    def book(
+        self, platform: str, workspace: str, call: str, conversation: str | None, now: float, max_wait: float
+    ) -> tuple[float, bool]:
+        """Book the earliest slot within `max_wait` seconds: (delay, True), the caller sends after `delay`.
+
+        Otherwise (wait, False) and nothing is booked. Unlike polling `reserve`, each waiting send wakes once,
+        at its own slot, instead of every waiting send waking at every slot and all but one going back to sleep.
+        """
+        self._calls += 1
+        if self._calls % 2000 == 0:
+            self._prune(now)
+        base = workspace_bucket(platform, workspace, self.method(platform, call))
+        paused = self.paused.get(base, 0.0) - now
+        if paused > 0:
+            return paused, False
+        keys = self.keys(platform, workspace, call, conversation)
+        buckets = [
+            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share, self.rank))
+            for k, w, pace in keys
+        ]
+        at = max((b.earliest(now) for b in buckets), default=now)
+        if at - now > max_wait:
+            return at - now, False
+        for b in buckets:
+            b.record(at)
+        return at - now, True
 
     def throttled(self, platform: str, workspace: str, call: str, retry_after: float | None, now: float) -> float:
         """The platform said "too many": pause the whole (workspace, method) bucket; returns the pause end."""

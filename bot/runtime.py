@@ -49,6 +49,8 @@ class Sender(Protocol):
     #                                  ref: str, since: datetime) -> str | None` — look for a message carrying
     # `ref` (Slack: message metadata via conversations.history) so a crash between "sent" and "recorded" can be
     # reconciled instead of sending twice.
+    # Optional: `async def prepare(self, identities: list[Identity]) -> None` — called after a claim with the
+    # batch's recipients, so a sender can look up what the sends need in one query instead of one per send.
 
     async def send_to_channel(
         self, workspace: str, channel_id: str, message: Message, *, ref: str | None = None

@@ -167,6 +167,15 @@ class OutboxPause(Base):
     strikes: Mapped[int] = mapped_column(default=0)  # consecutive throttles; past a limit the pause gets long
 
 
+class OutboxWorker(Base):
+    """A running outbox sender's heartbeat: the live count divides the configured rate limits between workers."""
+
+    __tablename__ = "outbox_workers"
+
+    worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
 class JobRun(Base):
     """One claimed occurrence of a scheduled job: the unique key makes it run once across K workers.
 

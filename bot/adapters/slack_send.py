@@ -180,6 +180,14 @@ class SlackSender:
 
     def __init__(self, clients: SlackClients) -> None:
         self.clients = clients
+        self._rendered: tuple[Message, list[dict[str, Any]]] | None = None
+
+    def _render(self, message: Message) -> list[dict[str, Any]]:
+        """Block Kit payloads of `message`; the outbox hands a broadcast's rows the same Message object, so a
+        fan-out renders it once instead of once per recipient."""
+        if self._rendered is None or self._rendered[0] is not message:
+            self._rendered = (message, render_message(message))
+        return self._rendered[1]
 
     async def send_to_person(self, identity: Identity, message: Message, *, ref: str | None = None) -> str:
         # The user id as channel posts into the app's DM without a conversations.open per message (Tier 3).
@@ -193,7 +201,7 @@ class SlackSender:
     async def _post(self, workspace: str, channel: str, message: Message, ref: str | None) -> str:
         client = await self.clients.for_workspace(workspace)
         first_ts = ""
-        for i, payload in enumerate(render_message(message)):
+        for i, payload in enumerate(self._render(message)):
             extra: dict[str, Any] = {}
             if ref and i == 0:
                 extra["metadata"] = {"event_type": OUTBOX_EVENT, "event_payload": {"ref": ref}}

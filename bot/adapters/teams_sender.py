@@ -15,10 +15,12 @@ from typing import Any
 import aiohttp
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters
 from msrest.exceptions import ClientRequestError, HttpOperationError
+from sqlalchemy import select
 
 from bot.adapters import teams_store as store
 from bot.adapters.teams_auth import ConnectorPool
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, message_cards
+from bot.adapters.teams_store import TeamsConversation as TC
 from bot.adapters.teams_throttle import SendBudget
 from bot.model import Identity, Message, plain
 from bot.runtime import Runtime, SendError
@@ -29,7 +31,7 @@ TRANSIENT = {412, 429, 500, 502, 503, 504}
 MAX_INLINE_WAIT = 2.0  # longer waits go back to the outbox as a retry, so one busy chat never stalls the worker
 
 
-def card_activities(message: Message) -> list[Activity]:
+def card_activities(message: Message, cards: list[dict[str, Any]] | None = None) -> list[Activity]:
     """One message activity per card (long messages become several)."""
     summary = plain(message.text)[:200]
     return [
@@ -38,7 +40,7 @@ def card_activities(message: Message) -> list[Activity]:
             summary=summary,
             attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=c)],
         )
-        for c in message_cards(message)
+        for c in (message_cards(message) if cards is None else cards)
     ]
 
 
@@ -84,18 +86,54 @@ class TeamsSender:
         self.pool = pool
         # The runtime's clock, so tests move the budget's windows with the same FrozenClock as the outbox.
         self.budget = budget or SendBudget(clock=lambda: rt.clock.now().timestamp())
+        self._cards: tuple[Message, list[dict[str, Any]]] | None = None
+        self._prepared: dict[tuple[str, str], tuple[str, str]] = {}  # (tenant, aad) -> (conversation, serviceUrl)
+
+    async def prepare(self, identities: list[Identity]) -> None:
+        """Look up the stored personal chats of a claimed batch in one query per tenant (the outbox calls this
+        after a claim): a session and a query per send was most of a fan-out's cost. Each entry is used by one
+        send and lives seconds, so it is never staler than the claim it came with."""
+        wanted: dict[str, set[str]] = {}
+        for identity in identities:
+            wanted.setdefault(identity.workspace, set()).add(identity.user_id)
+        if len(self._prepared) > 5000:  # entries of rows that went back to the table unsent
+            self._prepared.clear()
+        async with self.rt.db.session() as session:
+            for tenant, aads in wanted.items():
+                found = await session.execute(
+                    select(TC.user_aad_id, TC.conversation_id, TC.service_url)
+                    .where(
+                        TC.tenant_id == tenant,
+                        TC.user_aad_id.in_(aads),
+                        TC.kind == "personal",
+                        TC.active.is_(True),
+                    )
+                    .order_by(TC.updated_at)  # the most recent chat wins, as in store.personal_conversation
+                )
+                for aad, conversation_id, service_url in found.all():
+                    self._prepared[(tenant, str(aad))] = (conversation_id, service_url)
+
+    def _activities(self, message: Message) -> list[Activity]:
+        """The outbox hands a broadcast's rows the same Message object: build its cards once per fan-out."""
+        if self._cards is None or self._cards[0] is not message:
+            self._cards = (message, message_cards(message))
+        return card_activities(message, self._cards[1])
 
     async def send_to_person(self, identity: Identity, message: Message, *, ref: str | None = None) -> str:
         tenant, aad = identity.workspace, identity.user_id
-        async with self.rt.db.session() as session:
-            row = await store.personal_conversation(session, tenant, aad)
-            if row is None:
-                m = await store.member(session, tenant, aad)
-                if m is None:
-                    raise SendError("Teams: app not installed for this person (no conversation)", transient=False)
-                row = await self.open_personal(session, tenant, aad, m.user_id, m.bot_id, m.service_url, m.name)
-                await session.commit()
-            conversation_id, service_url = row.conversation_id, row.service_url
+        prepared = self._prepared.pop((tenant, aad), None)
+        if prepared is not None:
+            conversation_id, service_url = prepared
+        else:
+            async with self.rt.db.session() as session:
+                row = await store.personal_conversation(session, tenant, aad)
+                if row is None:
+                    m = await store.member(session, tenant, aad)
+                    if m is None:
+                        raise SendError("Teams: app not installed for this person (no conversation)", transient=False)
+                    row = await self.open_personal(session, tenant, aad, m.user_id, m.bot_id, m.service_url, m.name)
+                    await session.commit()
+                conversation_id, service_url = row.conversation_id, row.service_url
         try:
             return await self.post(conversation_id, tenant, service_url, message)
         except SendError as e:
@@ -118,7 +156,7 @@ class TeamsSender:
 
     async def post(self, conversation_id: str, tenant: str, service_url: str, message: Message) -> str:
         """Send every card of `message`; returns the first activity id."""
-        return await self.post_activities(conversation_id, tenant, service_url, card_activities(message))
+        return await self.post_activities(conversation_id, tenant, service_url, self._activities(message))
 
     async def post_activities(
         self, conversation_id: str, tenant: str, service_url: str, activities: list[Activity]

@@ -88,3 +88,17 @@ class LearningExample(Base):
     kind: Mapped[str] = mapped_column(String(8))  # win | tip
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WorkflowChange(Base):
+    """A change to the workflow that a change lead noted (`workflow change …`); the next weekly update lists it
+    under "What changed"."""
+
+    __tablename__ = "workflow_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), default=None)
+    step: Mapped[str] = mapped_column(String(200), default="")  # the workflow step it concerns ("" = general)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
