@@ -6,6 +6,7 @@ update's approval. Signed requests to /slack/events, the mock Web API, the outbo
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -64,6 +65,11 @@ async def say(slack: SlackDriver, text: str, user: str = LEAD) -> SlackCall:
     before = slack.api.count("response_url")
     await slack.command(text, user=user)
     return await slack.api.wait("response_url", before + 1)
+
+
+def facts(text: str) -> dict[str, str]:
+    """Facts as Slack shows them (section fields: `*Label*` then the value), label → value."""
+    return dict(re.findall(r"^\*([^*\n]+)\*\n([^\n]+)$", text, flags=re.M))
 
 
 def last_answer(slack: SlackDriver) -> str:
@@ -245,3 +251,130 @@ async def test_a_rejected_broadcast_sends_nothing_and_its_next_version_needs_a_f
     assert "Approved" in last_answer(slack)
     await deliver(slack)
     assert reader_dms(slack, "Week 3, second try") == {u: 1 for u in PEOPLE}
+
+
+# ---------------------------------------------------------------- acknowledgements, the reminder, receipts
+
+
+async def test_acknowledgements_one_reminder_and_the_authors_receipts(slack: SlackDriver) -> None:
+    await setup(slack)
+    slack.api.add_user("U3", name="Gil Gone")
+    async with slack.rt.db.session() as session:
+        await resolve_person(session, Identity("slack", slack.team, "U3", "Gil Gone"), slack.rt.clock.now())
+        await session.commit()
+    preview = await preview_of(slack)
+    await click(slack, preview, "Send now", user=LEAD)
+    progress = slack.api.calls("response_url")[-1]
+    await click(slack, progress, "Progress", user=LEAD)
+    assert facts(last_answer(slack)) == {"Delivered": "0", "Failed": "0", "Pending": "4", "Acknowledged": "0"}
+
+    slack.api.fail("chat.postMessage", error="user_not_found")  # the first DM: a person who left (permanent)
+    await deliver(slack)
+    async with slack.rt.db.session() as session:
+        [failed] = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")))
+    readers = [u for u in ("U1", "U2", LEAD, "U3") if [d for d in dms_to(slack, u) if "Got it" in d.text]]
+    assert len(readers) == 3
+    first, second = readers[0], readers[1]
+    dm = next(d for d in dms_to(slack, first) if "Got it" in d.text)
+    await click(slack, dm, "Got it", user=first, channel="D" + first[1:])
+    assert "noted that you've read" in last_answer(slack)
+
+    listing = await say(slack, "broadcasts")
+    shown = facts(listing.text)
+    assert shown == {"Delivered": "3", "Failed": "1", "Pending": "0", "Acknowledged": "1 (33%)"}, listing.text
+    await run_due(slack.rt)  # follow-up: everything ended, so the author gets the final receipt once
+    await deliver(slack)
+    [report] = [d for d in dms_to(slack, LEAD) if "has finished sending" in d.text]
+    assert facts(report.text) == {"Delivered": "3", "Failed": "1", "Pending": "0", "Acknowledged": "1 (33%)"}
+
+    slack.rt.clock.advance(hours=47)
+    await run_due(slack.rt)
+    await deliver(slack)
+    assert not [c for c in slack.api.calls("chat.postMessage") if c.text.startswith("Reminder")]
+    slack.rt.clock.advance(hours=1, minutes=10)  # past the 48 hours
+    await run_due(slack.rt)
+    slack.rt.clock.advance(minutes=10)
+    await run_due(slack.rt)
+    await deliver(slack)
+    reminded = sorted(c.params["channel"] for c in slack.api.calls("chat.postMessage") if c.text.startswith("Reminder"))
+    assert reminded == sorted(u for u in readers if u != first)  # not who acknowledged, not who never got it
+    assert second in reminded
+    reminder = next(d for d in dms_to(slack, second) if d.text.startswith("Reminder"))
+    await click(slack, reminder, "Got it", user=second, channel="D" + second[1:])
+    listing = await say(slack, "broadcasts")
+    assert facts(listing.text)["Acknowledged"] == "2 (67%)"
+    async with slack.rt.db.session() as session:
+        assert failed.error and "user_not_found" in failed.error
+
+
+# ---------------------------------------------------------------- audience: specific channels
+
+
+async def test_a_broadcast_to_a_channel_is_posted_in_that_channel(slack: SlackDriver) -> None:
+    await setup(slack)
+    await rollout_config(slack, channels={"slack": {"announce": [ANNOUNCE]}, "teams": {"announce": []}})
+    before = slack.api.count("views.open")
+    await slack.command("broadcast", user=LEAD)
+    view = await slack.api.wait("views.open", before + 1)
+    [channels] = [b for b in view.blocks if b.get("block_id") == "channels"]
+    assert [o["value"] for o in channels["element"]["options"]] == [f"slack:{ANNOUNCE}"]
+    resp = await slack.submit_view(view, {**FORM, "audience": "channels", "channels": []}, user=LEAD)
+    assert resp.json()["response_action"] == "errors" and "channels" in resp.json()["errors"]
+    resp = await slack.submit_view(view, {**FORM, "audience": "channels", "channels": [f"slack:{ANNOUNCE}"]}, user=LEAD)
+    assert resp.status == 200 and not resp.body, resp.body
+    await slack.idle()
+    preview = with_button(slack, "Send now")
+    assert "0 people and 1 channel(s)" in preview.text
+    await click(slack, preview, "Send now", user=LEAD)
+    assert await deliver(slack) == 1
+    [post] = [c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]
+    assert "Claims assistant: week 3" in post.text and "Boundaries" in post.text
+    assert all(dms_to(slack, u) == [] for u in PEOPLE)
+    await click(slack, post, "Got it", user="U2", channel=ANNOUNCE)  # a reader in the channel acknowledges
+    assert "noted that you've read" in last_answer(slack)
+    slack.rt.clock.advance(hours=49)
+    await run_due(slack.rt)
+    await deliver(slack)
+    assert not [c for c in slack.api.calls("chat.postMessage") if c.text.startswith("Reminder")]
+    assert facts((await say(slack, "broadcasts")).text)["Delivered"] == "1"
+
+
+# ---------------------------------------------------------------- the weekly update
+
+
+async def weekly_draft(slack: SlackDriver, at: dt.datetime) -> SlackCall:
+    """The Monday job drafts the update and DMs it to the change lead for approval."""
+    slack.rt.clock.set(at)
+    result = await run_due(slack.rt)
+    assert any(r.startswith("broadcasts.weekly_update@") for r in result["done"]), result
+    await deliver(slack)
+    return [d for d in dms_to(slack, LEAD) if "Draft for your approval: Weekly update" in d.text][-1]
+
+
+async def test_weekly_update_approved_goes_to_the_announcement_channel_and_a_skipped_one_does_not(
+    slack: SlackDriver,
+) -> None:
+    await setup(slack)
+    await rollout_config(slack, channels={"slack": {"announce": [ANNOUNCE]}, "teams": {"announce": []}})
+    slack.rt.clock.set(MONDAY_9 - dt.timedelta(days=2))
+    await say(slack, "tip Paste the claim number first, then ask", user="U1")
+    draft = await weekly_draft(slack, MONDAY_9)
+    assert "What changed" in draft.text and "One learning example" in draft.text
+    assert "Paste the claim number" in draft.text
+    await click(slack, draft, "Approve & send", user=LEAD, channel="D9")
+    assert "goes to 1 announcement channel" in last_answer(slack)
+    await click(slack, draft, "Approve & send", user=LEAD, channel="D9", action_ts=LATER)
+    assert "already sent" in last_answer(slack)
+    await deliver(slack)
+    [post] = [c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]
+    assert "Weekly update" in post.text and "Paste the claim number first" in post.text
+
+    draft = await weekly_draft(slack, MONDAY_9 + dt.timedelta(days=7))
+    await click(slack, draft, "Skip this time", user=LEAD, channel="D9")
+    assert "Skipped" in last_answer(slack)
+    await click(slack, draft, "Approve & send", user=LEAD, channel="D9")
+    assert "already skipped" in last_answer(slack)
+    await deliver(slack)
+    assert len([c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]) == 1
+    listing = await say(slack, "updates", user="U2")  # employees see the published one only
+    assert listing.text.count("Weekly update") == 1 and "sent" in listing.text
