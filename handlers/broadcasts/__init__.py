@@ -14,10 +14,10 @@ from bot.outbox import message_kind
 from bot.registry import Capability
 from bot.runtime import Runtime
 from bot.tables import OutboxMessage, Rollout
-from handlers.broadcasts import compose, preferences, receipts, updates
-from handlers.broadcasts.tables import Broadcast, BroadcastAck, LearningExample, RolloutUpdate
+from handlers.broadcasts import compose, preferences, receipts, updates, workflow
+from handlers.broadcasts.tables import Broadcast, BroadcastAck, LearningExample, RolloutUpdate, WorkflowChange
 
-__all__ = ["Broadcast", "BroadcastAck", "LearningExample", "RolloutUpdate", "broadcasts"]
+__all__ = ["Broadcast", "BroadcastAck", "LearningExample", "RolloutUpdate", "WorkflowChange", "broadcasts"]
 
 broadcasts = Capability("broadcasts")
 
@@ -69,6 +69,19 @@ broadcasts.action("broadcasts.update_skip", role=lead)(updates.skip_update)
 broadcasts.action("broadcasts.update_edit", role=lead)(updates.edit_update)
 broadcasts.form(updates.EDIT_FORM, role=lead)(updates.save_update)
 broadcasts.content("broadcasts.templates")(updates.load_templates)
+
+# --- workflow changes (change leads), listed under "What changed" in the next weekly update
+broadcasts.command(
+    "workflow",
+    help="Note a workflow change for the next weekly update",
+    usage="workflow change TEXT | workflow changes",
+    role=lead,
+)(workflow.command)
+broadcasts.form(workflow.FORM_ID, role=lead)(workflow.submitted)
+broadcasts.action("broadcasts.workflow_new", role=lead)(workflow.open_form)
+broadcasts.action("broadcasts.workflow_edit", role=lead)(workflow.edit)
+broadcasts.action("broadcasts.workflow_remove", role=lead)(workflow.remove)
+broadcasts.digest(order=5)(workflow.section)
 
 # --- wins and tips (everyone), the weekly "one learning example"
 broadcasts.command("win", help="Share a win with the assistant", usage="win TEXT")(updates.win)

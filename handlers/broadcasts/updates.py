@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +39,7 @@ from bot.people import people_with_role
 from bot.runtime import Runtime
 from bot.tables import Rollout
 from handlers.broadcasts.audience import _zone, workspace_of
-from handlers.broadcasts.tables import LearningExample, RolloutUpdate
+from handlers.broadcasts.tables import LearningExample, RolloutUpdate, WorkflowChange
 
 log = logging.getLogger("uptake.broadcasts")
 
@@ -105,6 +106,31 @@ async def collect(session: AsyncSession, rt: Runtime, rollout: Rollout, period: 
     return {k: sections.get(k, []) for k in SECTION_KINDS}
 
 
+async def render_body(session: AsyncSession, rt: Runtime, rollout: Rollout, kind: str, period: Period) -> str:
+    templates = rt.content.get("broadcasts.templates") or load_templates(rt.settings.content_dir)
+    sections = await collect(session, rt, rollout, period)
+    return str(templates[kind].render(sections=sections, rollout=rollout, period=period).strip())
+
+
+async def refresh_drafts(session: AsyncSession, rt: Runtime, rollout: Rollout) -> tuple[int, int]:
+    """Re-render the open weekly drafts from their sections (after a noted workflow change, say).
+
+    Drafts a change lead edited by hand are left alone. Returns (re-rendered, edited by hand)."""
+    drafts = list(
+        await session.scalars(
+            select(RolloutUpdate).where(
+                RolloutUpdate.rollout_id == rollout.id, RolloutUpdate.kind == "weekly", RolloutUpdate.status == "draft"
+            )
+        )
+    )
+    by_hand = [u for u in drafts if u.edited]
+    for u in drafts:
+        if not u.edited:
+            u.body = await render_body(session, rt, rollout, u.kind, Period(u.period_start, u.period_end, "week"))
+    await session.flush()
+    return len(drafts) - len(by_hand), len(by_hand)
+
+
 async def draft(
     session: AsyncSession, rt: Runtime, rollout: Rollout, kind: str, period: Period, now: dt.datetime
 ) -> tuple[RolloutUpdate, bool]:
@@ -118,9 +144,7 @@ async def draft(
     )
     if existing is not None:
         return existing, False
-    templates = rt.content.get("broadcasts.templates") or load_templates(rt.settings.content_dir)
-    sections = await collect(session, rt, rollout, period)
-    body = templates[kind].render(sections=sections, rollout=rollout, period=period).strip()
+    body = await render_body(session, rt, rollout, kind, period)
     tz = _zone(rollout.timezone, "UTC")
     last_day = (period.end - dt.timedelta(seconds=1)).astimezone(tz).date()
     label = f"week to {last_day:%d %b %Y}" if kind == "weekly" else f"{period.start.astimezone(tz):%B %Y}"
@@ -152,6 +176,7 @@ def review_buttons(u: RolloutUpdate) -> Actions:
             Button("Approve & send", f"broadcasts.update_send:{u.id}", style=Style.primary),
             Button("Edit", f"broadcasts.update_edit:{u.id}"),
             Button("Skip this time", f"broadcasts.update_skip:{u.id}"),
+            *((Button("Note a workflow change", "broadcasts.workflow_new"),) if u.kind == "weekly" else ()),
         )
     )
 
@@ -188,6 +213,12 @@ async def post(session: AsyncSession, rollout: Rollout, u: RolloutUpdate, now: d
     ]
     await enqueue_many(session, rows)
     u.status = "sent"
+    if u.kind == "weekly":  # the pending workflow changes are in it (a noted change re-renders the open draft)
+        await session.execute(
+            sql_update(WorkflowChange)
+            .where(WorkflowChange.rollout_id == rollout.id, WorkflowChange.update_id.is_(None))
+            .values(update_id=u.id)
+        )
     return len(channels)
 
 

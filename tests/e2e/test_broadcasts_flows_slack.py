@@ -17,7 +17,7 @@ from bot.people import resolve_person, set_role
 from bot.scheduler import run_due
 from bot.tables import OutboxMessage
 from handlers.broadcasts.tables import Broadcast
-from tests.e2e.test_broadcasts_slack import FORM, LATER, LEAD, PEOPLE, dms_to, setup, with_button
+from tests.e2e.test_broadcasts_slack import FORM, LATER, LEAD, NASTY, PEOPLE, dms_to, setup, with_button
 from tests.support.slack_fixtures import SlackDriver
 from tests.support.slack_mock import SlackCall
 
@@ -378,3 +378,39 @@ async def test_weekly_update_approved_goes_to_the_announcement_channel_and_a_ski
     assert len([c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]) == 1
     listing = await say(slack, "updates", user="U2")  # employees see the published one only
     assert listing.text.count("Weekly update") == 1 and "sent" in listing.text
+
+
+# ---------------------------------------------------------------- workflow changes in the weekly update
+
+
+async def test_workflow_changes_noted_by_the_lead_are_in_the_weekly_update_escaped(slack: SlackDriver) -> None:
+    await setup(slack)
+    await rollout_config(slack, channels={"slack": {"announce": [ANNOUNCE]}, "teams": {"announce": []}})
+    noted = await say(slack, "workflow change Motor claims are routed too <!channel> & faster")
+    assert "Noted: “Motor claims are routed too @channel &amp; faster”" in noted.text  # Slack's entities, as text
+    denied = await say(slack, "workflow change I rerouted everything", user="U1")
+    assert "change lead" in denied.text.lower() or "not allowed" in denied.text.lower()
+
+    draft = await weekly_draft(slack, MONDAY_9)
+    assert "Motor claims are routed too @channel &amp; faster" in draft.text
+    assert "I rerouted everything" not in draft.text
+    opened = slack.api.count("views.open")
+    await click(slack, draft, "Note a workflow change", user=LEAD, channel="D9")  # the short form, from the draft
+    view = await slack.api.wait("views.open", opened + 1)
+    resp = await slack.submit_view(view, {"text": ""}, user=LEAD)
+    assert resp.json()["response_action"] == "errors" and "text" in resp.json()["errors"]
+    resp = await slack.submit_view(view, {"text": "Notes start from the assistant's draft " + NASTY}, user=LEAD)
+    assert resp.status == 200 and not resp.body, resp.body
+    await slack.idle()
+    said = [c for c in slack.api.calls() if c.method in ("chat.postEphemeral", "chat.postMessage", "response_url")]
+    assert "open weekly draft is updated" in said[-1].text and "&lt;!channel&gt;" in said[-1].text
+
+    await click(slack, draft, "Approve & send", user=LEAD, channel="D9")
+    await deliver(slack)
+    [post] = [c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]
+    changed = post.text.split("What changed", 1)[1].split("One learning example", 1)[0]
+    assert "Motor claims are routed too @channel &amp; faster" in changed
+    assert "Notes start from the assistant's draft Saved an hour &lt;!channel&gt; &lt;@U123&gt;" in changed
+    assert "<!channel>" not in post.text and "<@U123>" not in post.text and "<https://evil" not in post.text
+    listing = await say(slack, "workflow changes")
+    assert "No workflow changes are waiting" in listing.text
