@@ -345,7 +345,7 @@ async def schedule(session: AsyncSession, rt: Runtime, rollout: Rollout, b: Broa
 
     Keys are unique per (broadcast, revision, recipient): scheduling twice writes nothing new.
     """
-    rec = await audience.resolve(session, rt, rollout, b.audience)
+    rec = await audience.resolve(session, rt, rollout, b.audience, b.author_id)
     at = b.send_at or now
     msg = broadcast_message(b, await author_name(session, b), rollout)
     from bot.codec import dump_message

@@ -181,17 +181,22 @@ def review_buttons(u: RolloutUpdate) -> Actions:
     )
 
 
-def announce_channels(rollout: Rollout) -> list[tuple[str, str, str]]:
+async def announce_channels(
+    session: AsyncSession, rollout: Rollout, by: int | None = None
+) -> list[tuple[str, str, str]]:
+    """(platform, workspace, channel) of the announcement channels; `by` (who approved) decides unnamed workspaces."""
     return [
-        (platform, workspace_of(rollout, platform), cid)
+        (platform, await workspace_of(session, rollout, platform, by), cid)
         for platform in sorted((rollout.channels or {}).keys())
         for cid in rollout.channel_ids(platform, "announce")
     ]
 
 
-async def post(session: AsyncSession, rollout: Rollout, u: RolloutUpdate, now: dt.datetime) -> int:
+async def post(
+    session: AsyncSession, rollout: Rollout, u: RolloutUpdate, now: dt.datetime, by: int | None = None
+) -> int:
     """Queue the update to every announcement channel (in this transaction); the keys make it once per channel."""
-    channels = announce_channels(rollout)
+    channels = await announce_channels(session, rollout, by)
     if not channels:
         raise UserError(
             "No announcement channels are configured (channels → slack/teams → announce in content/rollout.yml), "
@@ -247,7 +252,7 @@ async def produce(ctx: JobCtx, kind: str, period: Period) -> None:
     u, new = await draft(ctx.session, ctx.runtime, ctx.rollout, kind, period, ctx.now())
     if not new:
         return
-    if (ctx.rollout.config or {}).get("auto_send_updates") and announce_channels(ctx.rollout):
+    if (ctx.rollout.config or {}).get("auto_send_updates") and await announce_channels(ctx.session, ctx.rollout):
         await post(ctx.session, ctx.rollout, u, ctx.now())
         u.decided_at = ctx.now()
         return
@@ -283,7 +288,7 @@ async def approve_update(request: Request, ctx: Ctx) -> Reply:
     u = await _load(ctx, request)
     if u.status != "draft":
         return Reply.say(f"It was already {u.status}; nothing changed.", replace=True)
-    n = await post(ctx.session, ctx.rollout, u, ctx.now())
+    n = await post(ctx.session, ctx.rollout, u, ctx.now(), by=ctx.person.id)
     u.decided_by, u.decided_at = ctx.person.id, ctx.now()
     ctx.audit("update.send", "update", u.id, u.kind)
     return Reply.say(f"Approved: {u.title} goes to {n} announcement channel(s).", replace=True)

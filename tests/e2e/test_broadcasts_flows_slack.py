@@ -416,3 +416,31 @@ async def test_workflow_changes_noted_by_the_lead_are_in_the_weekly_update_escap
     assert "<!channel>" not in post.text and "<@U123>" not in post.text and "<https://evil" not in post.text
     listing = await say(slack, "workflow changes")
     assert "No workflow changes are waiting" in listing.text
+
+
+# ---------------------------------------------------------------- many workspaces (OAuth)
+
+
+async def test_with_many_workspaces_channel_posts_go_to_the_authors_workspace(slack_with: Any) -> None:
+    """rollout.yml names no workspace for a channel: the author's (or approver's) own is used, as for triage."""
+    oauth = {"slack_bot_token": None, "slack_client_id": "111.222", "slack_client_secret": "client-secret"}
+    async with slack_with(**oauth) as slack:
+        from tests.slack.test_oauth import _install
+
+        await _install(slack)  # the mock installs into T2
+        slack.team = "T2"
+        await setup(slack)
+        await rollout_config(slack, channels={"slack": {"announce": [ANNOUNCE]}, "teams": {"announce": []}})
+        token = slack.api.calls("oauth.v2.access")[0].result["access_token"]
+
+        preview = await preview_of(slack, audience="channels", channels=[f"slack:{ANNOUNCE}"])
+        await click(slack, preview, "Send now", user=LEAD)
+        await deliver(slack)
+        draft = await weekly_draft(slack, MONDAY_9)
+        await click(slack, draft, "Approve & send", user=LEAD, channel="D9")
+        await deliver(slack)
+        posts = [c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]
+        assert [("Weekly update" in p.text, p.token) for p in posts] == [(False, token), (True, token)]
+        async with slack.rt.db.session() as session:
+            failed = list(await session.scalars(select(OutboxMessage.error).where(OutboxMessage.status == "failed")))
+        assert failed == []
