@@ -32,6 +32,7 @@ broadcasts.command("broadcast", help="Write a broadcast (Why / What's changing /
     compose.open_form
 )
 broadcasts.form(compose.FORM_ID, role=lead)(compose.submit)
+broadcasts.action("broadcasts.new", role=lead)(compose.open_form)
 broadcasts.action("broadcasts.edit", role=lead)(compose.edit)
 broadcasts.action("broadcasts.cancel", role=lead)(compose.cancel)
 broadcasts.action("broadcasts.approve", role=lead)(compose.approve)

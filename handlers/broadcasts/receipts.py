@@ -121,7 +121,7 @@ async def list_broadcasts(request: Request, ctx: Ctx) -> Reply:
         )
     )
     if not items:
-        return Reply.say("No broadcasts yet. Type `broadcast` to write the first one.")
+        return Reply.say("No broadcasts yet. Type `broadcast` to write the first one.", home_actions())
     blocks: list[Section | Context] = []
     now = ctx.now()
     for b in items:
@@ -140,7 +140,14 @@ async def list_broadcasts(request: Request, ctx: Ctx) -> Reply:
                 buttons=tuple(buttons),
             )
         )
-    return Reply.say(f"Broadcasts in {lit(ctx.rollout.name)}", *blocks)
+    return Reply.say(f"Broadcasts in {lit(ctx.rollout.name)}", *blocks, home_actions())
+
+
+def home_actions() -> Actions:
+    """What a change lead starts from the broadcasts list: a new broadcast, or a note for the weekly update."""
+    return Actions(
+        (Button("New broadcast", "broadcasts.new"), Button("Note a workflow change", "broadcasts.workflow_new"))
+    )
 
 
 async def follow_up(ctx: JobCtx) -> None:

@@ -84,8 +84,10 @@ async def test_console_skipped_update_keeps_the_change_for_the_next_one_and_empl
     await setup(runtime)
     await announce_in_console(runtime)
     out = io.StringIO()
-    ana = ConsoleChat(runtime, LEAD, out=out, read=Typing([]))
-    await ana.turn("workflow change The customer note template is now in the assistant panel")
+    ana = ConsoleChat(runtime, LEAD, out=out, read=Typing(["The customer note template is now in the assistant panel"]))
+    await ana.turn("broadcasts")  # the broadcasts list offers the short form
+    await ana.turn(number_of(ana, "Note a workflow change"))
+    assert "== Note a workflow change ==" in out.getvalue() and "Noted" in out.getvalue()
     await ana.turn("updates draft weekly")
     assert "customer note template" in what_changed(out.getvalue().rsplit("Draft:", 1)[1])
     await ana.turn(number_of(ana, "Skip this time"))
