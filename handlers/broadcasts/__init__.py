@@ -32,6 +32,7 @@ broadcasts.command("broadcast", help="Write a broadcast (Why / What's changing /
     compose.open_form
 )
 broadcasts.form(compose.FORM_ID, role=lead)(compose.submit)
+broadcasts.action("broadcasts.new", role=lead)(compose.open_form)
 broadcasts.action("broadcasts.edit", role=lead)(compose.edit)
 broadcasts.action("broadcasts.cancel", role=lead)(compose.cancel)
 broadcasts.action("broadcasts.approve", role=lead)(compose.approve)
@@ -70,12 +71,18 @@ broadcasts.action("broadcasts.update_edit", role=lead)(updates.edit_update)
 broadcasts.form(updates.EDIT_FORM, role=lead)(updates.save_update)
 broadcasts.content("broadcasts.templates")(updates.load_templates)
 
-# --- workflow changes the change lead notes: the weekly update's "What changed"
+# --- workflow changes (change leads), listed under "What changed" in the next weekly update
 broadcasts.command(
-    "workflow", help="Note a workflow change for the next weekly update", usage="workflow [WHAT CHANGED]", role=lead
-)(workflow.workflow)
+    "workflow",
+    help="Note a workflow change for the next weekly update",
+    usage="workflow change TEXT | workflow changes",
+    role=lead,
+)(workflow.command)
 broadcasts.form(workflow.FORM_ID, role=lead)(workflow.submitted)
-broadcasts.digest(order=10)(workflow.changes_section)
+broadcasts.action("broadcasts.workflow_new", role=lead)(workflow.open_form)
+broadcasts.action("broadcasts.workflow_edit", role=lead)(workflow.edit)
+broadcasts.action("broadcasts.workflow_remove", role=lead)(workflow.remove)
+broadcasts.digest(order=5)(workflow.section)
 
 # --- wins and tips (everyone), the weekly "one learning example"
 broadcasts.command("win", help="Share a win with the assistant", usage="win TEXT")(updates.win)

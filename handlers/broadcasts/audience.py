@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels import configured_workspace
-from bot.model import Option, lit
+from bot.channels import channel_workspace
+from bot.model import Identity, Option, lit
 from bot.runtime import Runtime
 from bot.tables import Membership, Person, PlatformIdentity, Rollout
 
@@ -48,9 +48,22 @@ async def team_options(session: AsyncSession, rt: Runtime, rollout: Rollout) -> 
     return tuple(Option(lit(t), t) for t in teams)
 
 
-def workspace_of(rollout: Rollout, platform: str) -> str:
-    """Channel ids in rollout.yml carry no workspace; `config.workspaces` names it ("" = the only installation)."""
-    return configured_workspace(rollout, platform) or ""
+async def workspace_of(session: AsyncSession, rollout: Rollout, platform: str, person_id: int | None = None) -> str:
+    """The workspace of a rollout channel: the rule of bot/channels.py with `person_id` (the author, the approver)
+    as the asker; "" = the only installation (Slack with one bot token; Teams: the channel's stored reference).
+
+    Without the person's own workspace, many-workspace (OAuth) Slack installs could not post to any channel."""
+    asker = None
+    if person_id is not None:
+        own = await session.scalar(
+            select(PlatformIdentity)
+            .where(PlatformIdentity.person_id == person_id, PlatformIdentity.platform == platform)
+            .order_by(PlatformIdentity.last_seen_at.desc().nulls_last(), PlatformIdentity.id.desc())
+            .limit(1)
+        )
+        if own is not None:
+            asker = Identity(platform, own.workspace, own.user_id)
+    return channel_workspace(rollout, platform, asker) or ""
 
 
 def channel_options(rollout: Rollout) -> tuple[Option, ...]:
@@ -63,13 +76,15 @@ def channel_options(rollout: Rollout) -> tuple[Option, ...]:
     return tuple(seen.values())
 
 
-async def resolve(session: AsyncSession, rt: Runtime, rollout: Rollout, audience: dict[str, Any]) -> Recipients:
+async def resolve(
+    session: AsyncSession, rt: Runtime, rollout: Rollout, audience: dict[str, Any], author_id: int | None = None
+) -> Recipients:
     kind = audience.get("kind", "everyone")
     if kind == "channels":
         chans = []
         for value in audience.get("channels") or []:
             platform, _, cid = str(value).partition(":")
-            chans.append((platform, workspace_of(rollout, platform), cid))
+            chans.append((platform, await workspace_of(session, rollout, platform, author_id), cid))
         return Recipients([], chans)
     people = await rollout_people(session, rt, rollout)
     if kind == "teams":

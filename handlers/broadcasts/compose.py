@@ -200,6 +200,8 @@ async def _editable(ctx: Ctx, broadcast_id: int) -> Broadcast:
         raise UserError("That broadcast was cancelled; start a new one with `broadcast`.")
     if b.status == "scheduled":
         await unschedule(ctx.session, b, "edited before sending")
+    elif b.status == "awaiting_approval":
+        b.revision += 1  # the approval request out there was for the old text
     b.status = "draft"
     return b
 
@@ -304,8 +306,9 @@ async def go(request: Request, ctx: Ctx, *, now: bool) -> Reply:
                 *shown,
                 Actions(
                     (
-                        Button("Approve", f"broadcasts.approve:{b.id}", style=Style.primary),
-                        Button("Send back", f"broadcasts.reject:{b.id}"),
+                        # The revision: a request for an older version can't approve (or reject) a newer one.
+                        Button("Approve", f"broadcasts.approve:{b.id}", str(b.revision), style=Style.primary),
+                        Button("Send back", f"broadcasts.reject:{b.id}", str(b.revision)),
                     )
                 ),
             ),
@@ -342,7 +345,7 @@ async def schedule(session: AsyncSession, rt: Runtime, rollout: Rollout, b: Broa
 
     Keys are unique per (broadcast, revision, recipient): scheduling twice writes nothing new.
     """
-    rec = await audience.resolve(session, rt, rollout, b.audience)
+    rec = await audience.resolve(session, rt, rollout, b.audience, b.author_id)
     at = b.send_at or now
     msg = broadcast_message(b, await author_name(session, b), rollout)
     from bot.codec import dump_message
@@ -379,12 +382,25 @@ async def unschedule(session: AsyncSession, b: Broadcast, reason: str) -> None:
     b.revision += 1
 
 
+def _stale_request(request: Request, b: Broadcast) -> Reply | None:
+    """The answer to a click on an approval request for another status or an older version, else None."""
+    if b.status != "awaiting_approval":
+        return Reply.say("It is no longer waiting for approval; nothing changed.", replace=True)
+    value = getattr(request.intent, "value", "")
+    if value and value != str(b.revision):
+        return Reply.say(
+            "It was changed since this request; I've sent you the new version to approve. Nothing changed.",
+            replace=True,
+        )
+    return None
+
+
 async def approve(request: Request, ctx: Ctx) -> Reply:
     b = await load(ctx, broadcast_id(request))
     if b.author_id == ctx.person.id:
         raise UserError("A second change lead has to approve it; you can't approve your own broadcast.")
-    if b.status != "awaiting_approval":
-        return Reply.say("It is no longer waiting for approval; nothing changed.", replace=True)
+    if (stale := _stale_request(request, b)) is not None:
+        return stale
     b.approved_by = ctx.person.id
     count = await schedule(ctx.session, ctx.runtime, ctx.rollout, b, ctx.now())
     ctx.audit("broadcast.approve", "broadcast", b.id, f"{count} recipients")
@@ -402,14 +418,15 @@ async def approve(request: Request, ctx: Ctx) -> Reply:
 
 async def reject(request: Request, ctx: Ctx) -> Reply:
     b = await load(ctx, broadcast_id(request))
-    if b.status != "awaiting_approval":
-        return Reply.say("It is no longer waiting for approval; nothing changed.", replace=True)
+    if (stale := _stale_request(request, b)) is not None:
+        return stale
     b.status = "draft"
+    b.revision += 1  # asking again is a new request (new outbox keys), and this one's buttons go stale
     ctx.audit("broadcast.reject", "broadcast", b.id)
     if b.author_id:
         text = f"{lit(ctx.person.display_name)} sent your broadcast “{lit(b.title)}” back to you; it is a draft again."
         await ctx.notify(
-            f"broadcast:{b.id}:r{b.revision}:rejected:{ctx.now().timestamp():.0f}",
+            f"broadcast:{b.id}:r{b.revision - 1}:rejected",  # the revision that was sent back
             Message(text),
             person_id=b.author_id,
             kind="approval",

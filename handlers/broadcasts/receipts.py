@@ -29,6 +29,7 @@ class Receipt:
     cancelled: int = 0
     possibly_duplicated: int = 0
     acks: int = 0
+    delivered_people: int = 0  # the acknowledgement rate's base: a channel post can be acknowledged by many
     first_sent: dt.datetime | None = None
 
     @property
@@ -59,6 +60,14 @@ async def receipt(session: AsyncSession, b: Broadcast) -> Receipt:
         )
         or 0
     )
+    r.delivered_people = (
+        await session.scalar(
+            select(func.count()).where(
+                OutboxMessage.group_key == group, OutboxMessage.status == "sent", OutboxMessage.person_id.is_not(None)
+            )
+        )
+        or 0
+    )
     r.acks = (
         await session.scalar(select(func.count()).select_from(BroadcastAck).where(BroadcastAck.broadcast_id == b.id))
         or 0
@@ -86,7 +95,7 @@ def receipt_facts(b: Broadcast, r: Receipt) -> tuple[Fact, ...]:
     if r.possibly_duplicated:
         facts.append(Fact("Possibly duplicated after a crash", str(r.possibly_duplicated)))
     if b.ask_ack:
-        rate = f" ({100 * r.acks / r.delivered:.0f}%)" if r.delivered else ""
+        rate = f" ({100 * r.acks / r.delivered_people:.0f}%)" if r.delivered_people else ""
         facts.append(Fact("Acknowledged", f"{r.acks}{rate}"))
     return tuple(facts)
 
@@ -112,7 +121,7 @@ async def list_broadcasts(request: Request, ctx: Ctx) -> Reply:
         )
     )
     if not items:
-        return Reply.say("No broadcasts yet. Type `broadcast` to write the first one.")
+        return Reply.say("No broadcasts yet. Type `broadcast` to write the first one.", home_actions())
     blocks: list[Section | Context] = []
     now = ctx.now()
     for b in items:
@@ -131,7 +140,14 @@ async def list_broadcasts(request: Request, ctx: Ctx) -> Reply:
                 buttons=tuple(buttons),
             )
         )
-    return Reply.say(f"Broadcasts in {lit(ctx.rollout.name)}", *blocks)
+    return Reply.say(f"Broadcasts in {lit(ctx.rollout.name)}", *blocks, home_actions())
+
+
+def home_actions() -> Actions:
+    """What a change lead starts from the broadcasts list: a new broadcast, or a note for the weekly update."""
+    return Actions(
+        (Button("New broadcast", "broadcasts.new"), Button("Note a workflow change", "broadcasts.workflow_new"))
+    )
 
 
 async def follow_up(ctx: JobCtx) -> None:

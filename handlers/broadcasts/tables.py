@@ -91,14 +91,19 @@ class LearningExample(Base):
 
 
 class WorkflowChange(Base):
-    """A change to the workflow that a change lead noted (`workflow change …`); the next weekly update lists it
-    under "What changed"."""
+    """A change to the workflow a change lead noted, for the "What changed" of the next weekly update.
+
+    Pending (`update_id` None) until a weekly update that lists it is published; a skipped update leaves it for the
+    next one. Only pending ones can be edited or removed.
+    """
 
     __tablename__ = "workflow_changes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), default=None)
-    step: Mapped[str] = mapped_column(String(200), default="")  # the workflow step it concerns ("" = general)
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    update_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rollout_updates.id", ondelete="SET NULL"), default=None, index=True
+    )

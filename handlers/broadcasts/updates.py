@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +39,7 @@ from bot.people import people_with_role
 from bot.runtime import Runtime
 from bot.tables import Rollout
 from handlers.broadcasts.audience import _zone, workspace_of
-from handlers.broadcasts.tables import LearningExample, RolloutUpdate
+from handlers.broadcasts.tables import LearningExample, RolloutUpdate, WorkflowChange
 
 log = logging.getLogger("uptake.broadcasts")
 
@@ -105,6 +106,31 @@ async def collect(session: AsyncSession, rt: Runtime, rollout: Rollout, period: 
     return {k: sections.get(k, []) for k in SECTION_KINDS}
 
 
+async def render_body(session: AsyncSession, rt: Runtime, rollout: Rollout, kind: str, period: Period) -> str:
+    templates = rt.content.get("broadcasts.templates") or load_templates(rt.settings.content_dir)
+    sections = await collect(session, rt, rollout, period)
+    return str(templates[kind].render(sections=sections, rollout=rollout, period=period).strip())
+
+
+async def refresh_drafts(session: AsyncSession, rt: Runtime, rollout: Rollout) -> tuple[int, int]:
+    """Re-render the open weekly drafts from their sections (after a noted workflow change, say).
+
+    Drafts a change lead edited by hand are left alone. Returns (re-rendered, edited by hand)."""
+    drafts = list(
+        await session.scalars(
+            select(RolloutUpdate).where(
+                RolloutUpdate.rollout_id == rollout.id, RolloutUpdate.kind == "weekly", RolloutUpdate.status == "draft"
+            )
+        )
+    )
+    by_hand = [u for u in drafts if u.edited]
+    for u in drafts:
+        if not u.edited:
+            u.body = await render_body(session, rt, rollout, u.kind, Period(u.period_start, u.period_end, "week"))
+    await session.flush()
+    return len(drafts) - len(by_hand), len(by_hand)
+
+
 async def draft(
     session: AsyncSession, rt: Runtime, rollout: Rollout, kind: str, period: Period, now: dt.datetime
 ) -> tuple[RolloutUpdate, bool]:
@@ -118,9 +144,7 @@ async def draft(
     )
     if existing is not None:
         return existing, False
-    templates = rt.content.get("broadcasts.templates") or load_templates(rt.settings.content_dir)
-    sections = await collect(session, rt, rollout, period)
-    body = templates[kind].render(sections=sections, rollout=rollout, period=period).strip()
+    body = await render_body(session, rt, rollout, kind, period)
     tz = _zone(rollout.timezone, "UTC")
     last_day = (period.end - dt.timedelta(seconds=1)).astimezone(tz).date()
     label = f"week to {last_day:%d %b %Y}" if kind == "weekly" else f"{period.start.astimezone(tz):%B %Y}"
@@ -152,21 +176,27 @@ def review_buttons(u: RolloutUpdate) -> Actions:
             Button("Approve & send", f"broadcasts.update_send:{u.id}", style=Style.primary),
             Button("Edit", f"broadcasts.update_edit:{u.id}"),
             Button("Skip this time", f"broadcasts.update_skip:{u.id}"),
+            *((Button("Note a workflow change", "broadcasts.workflow_new"),) if u.kind == "weekly" else ()),
         )
     )
 
 
-def announce_channels(rollout: Rollout) -> list[tuple[str, str, str]]:
+async def announce_channels(
+    session: AsyncSession, rollout: Rollout, by: int | None = None
+) -> list[tuple[str, str, str]]:
+    """(platform, workspace, channel) of the announcement channels; `by` (who approved) decides unnamed workspaces."""
     return [
-        (platform, workspace_of(rollout, platform), cid)
+        (platform, await workspace_of(session, rollout, platform, by), cid)
         for platform in sorted((rollout.channels or {}).keys())
         for cid in rollout.channel_ids(platform, "announce")
     ]
 
 
-async def post(session: AsyncSession, rollout: Rollout, u: RolloutUpdate, now: dt.datetime) -> int:
+async def post(
+    session: AsyncSession, rollout: Rollout, u: RolloutUpdate, now: dt.datetime, by: int | None = None
+) -> int:
     """Queue the update to every announcement channel (in this transaction); the keys make it once per channel."""
-    channels = announce_channels(rollout)
+    channels = await announce_channels(session, rollout, by)
     if not channels:
         raise UserError(
             "No announcement channels are configured (channels → slack/teams → announce in content/rollout.yml), "
@@ -188,6 +218,12 @@ async def post(session: AsyncSession, rollout: Rollout, u: RolloutUpdate, now: d
     ]
     await enqueue_many(session, rows)
     u.status = "sent"
+    if u.kind == "weekly":  # the pending workflow changes are in it (a noted change re-renders the open draft)
+        await session.execute(
+            sql_update(WorkflowChange)
+            .where(WorkflowChange.rollout_id == rollout.id, WorkflowChange.update_id.is_(None))
+            .values(update_id=u.id)
+        )
     return len(channels)
 
 
@@ -216,7 +252,7 @@ async def produce(ctx: JobCtx, kind: str, period: Period) -> None:
     u, new = await draft(ctx.session, ctx.runtime, ctx.rollout, kind, period, ctx.now())
     if not new:
         return
-    if (ctx.rollout.config or {}).get("auto_send_updates") and announce_channels(ctx.rollout):
+    if (ctx.rollout.config or {}).get("auto_send_updates") and await announce_channels(ctx.session, ctx.rollout):
         await post(ctx.session, ctx.rollout, u, ctx.now())
         u.decided_at = ctx.now()
         return
@@ -252,7 +288,7 @@ async def approve_update(request: Request, ctx: Ctx) -> Reply:
     u = await _load(ctx, request)
     if u.status != "draft":
         return Reply.say(f"It was already {u.status}; nothing changed.", replace=True)
-    n = await post(ctx.session, ctx.rollout, u, ctx.now())
+    n = await post(ctx.session, ctx.rollout, u, ctx.now(), by=ctx.person.id)
     u.decided_by, u.decided_at = ctx.person.id, ctx.now()
     ctx.audit("update.send", "update", u.id, u.kind)
     return Reply.say(f"Approved: {u.title} goes to {n} announcement channel(s).", replace=True)

@@ -50,7 +50,7 @@ async def test_weekly_update_is_drafted_on_monday_and_approved_to_the_announceme
     await ana.acts(send.action_id, send.value)
     assert "already sent" in ana.last_reply.text
     await deliver_all(runtime, clock)
-    posted = [s for s in slack.sent if s.target == "channel::CANN"]
+    posted = [s for s in slack.sent if s.target == "channel:W1:CANN"]  # the approver's workspace
     assert len(posted) == 1 and "Weekly update" in posted[0].text
     assert (await run_due(runtime))["done"] == []  # the same Monday is not drafted twice
     eve = await chat.person("Eve")

@@ -4,6 +4,8 @@ channels; a workflow change in the weekly draft, escaped."""
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from bot.delivery import drain
@@ -206,26 +208,25 @@ async def test_a_broadcast_to_specific_channels_is_posted_there_once(slack: Slac
 
 async def test_a_noted_workflow_change_reaches_the_weekly_draft_escaped(slack: SlackDriver) -> None:
     await setup(slack)
-    await slack.command("workflow Payouts over 5,000 <!channel> need <@U123> & a second check", user=LEAD)
+    await slack.command("workflow change Payouts over 5,000 <!channel> need <@U123> & a second check", user=LEAD)
     noted = await slack.api.wait("response_url")  # Slack's escaped entities, turned into plain text
     before = slack.api.count("views.open")
-    await slack.command("workflow", user=LEAD)  # no text: the short form, whose input arrives raw
+    await slack.command("workflow change", user=LEAD)  # no text: the short form, whose input arrives raw
     form = await slack.api.wait("views.open", before + 1)
-    resp = await slack.submit_view(
-        form, {"step": "general", "text": "Intake <!here> moved to <https://evil|x>"}, user=LEAD
-    )
+    resp = await slack.submit_view(form, {"text": "Intake <!here> moved to <https://evil|x>"}, user=LEAD)
     assert resp.status == 200 and not resp.body, resp.body
     await slack.idle()
     slack.rt.clock.advance(minutes=1)
     before = slack.api.count("response_url")
     await slack.command("updates draft weekly", user=LEAD)
     draft = await slack.api.wait("response_url", before + 1)
-    assert "Workflow: Payouts over 5,000" in draft.text and "Workflow: Intake" in draft.text
-    for said in (noted, draft):
-        assert "<!channel>" not in said.text and "<@U123>" not in said.text and "&amp; a second check" in said.text
-    assert "<!here>" not in draft.text and "&lt;!here&gt;" in draft.text and "<https://evil" not in draft.text
+    body = json.dumps(draft.params)
+    assert "*What changed*" in body and "Payouts over 5,000" in body and "Intake" in body
+    for said in (noted.text, body):
+        assert "<!channel>" not in said and "<@U123>" not in said and "&amp; a second check" in said
+    assert "<!here>" not in body and "&lt;!here&gt;" in body and "<https://evil" not in body
 
-    await slack.command("workflow it changed", user="U1")  # an employee: denied, nothing stored
+    await slack.command("workflow change it changed", user="U1")  # an employee: denied, nothing stored
     await slack.idle()
     async with slack.rt.db.session() as session:
         assert len(list(await session.scalars(select(WorkflowChange)))) == 2

@@ -1,0 +1,276 @@
+"""Broadcast flows end to end on Teams beyond the basic path: scheduling, editing and cancelling; a second change
+lead's approval; acknowledgements with the one reminder and the author's receipts; a channel audience; the weekly
+update's approval. Activities to /api/messages, botbuilder's connector client posting to the mock connector, the
+outbox sent by `drain`, jobs by `run_due`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.delivery import drain
+from bot.model import Identity, Role
+from bot.people import resolve_person, set_role
+from bot.scheduler import run_due
+from bot.tables import OutboxMessage
+from tests.e2e.test_broadcasts_teams import FORM, LEAD, READERS, compose_and_preview, setup, with_action
+from tests.support.teams_harness import CHANNEL_ID, TENANT, TeamsHarness
+from tests.support.teams_mock import Posted
+
+SECOND_LEAD = "aad-8"
+EVERYONE = (*READERS, LEAD)
+TOMORROW_10 = {"date": "2026-11-24", "time": "10:00"}  # Helsinki; the clock is Mon 2026-11-23 11:00 there
+TOMORROW_10_UTC = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
+MONDAY_9 = dt.datetime(2026, 11, 30, 7, 0, 10, tzinfo=dt.UTC)  # the weekly update job, 09:00 Helsinki
+IN_CHANNEL = {"slack": {"announce": []}, "teams": {"announce": [CHANNEL_ID]}}
+
+
+async def rollout_config(teams: TeamsHarness, channels: dict[str, Any] | None = None, **config: Any) -> None:
+    async with teams.runtime.db.session() as session:
+        rollout = await teams.runtime.default_rollout(session)
+        if channels is not None:
+            rollout.channels = channels
+        rollout.config = {**(rollout.config or {}), **config}
+        await session.commit()
+
+
+async def deliver(teams: TeamsHarness) -> int:
+    """Drain the outbox, moving the clock a second at a time while rows wait for a send-budget slot."""
+    rt, total = teams.runtime, 0
+    for _ in range(60):
+        total += await drain(rt)
+        async with rt.db.session() as session:
+            soon = rt.clock.now() + dt.timedelta(seconds=5)
+            waiting = await session.scalar(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= soon
+                )
+            )
+        if waiting is None:
+            return total
+        rt.clock.advance(seconds=1)
+    raise AssertionError("the outbox did not settle")
+
+
+async def statuses(teams: TeamsHarness) -> dict[str, int]:
+    async with teams.runtime.db.session() as session:
+        rows = list(await session.scalars(select(OutboxMessage.status).where(OutboxMessage.kind == "broadcast")))
+    return {s: rows.count(s) for s in set(rows)}
+
+
+def copies(teams: TeamsHarness, title: str, users: tuple[str, ...] = EVERYONE) -> dict[str, int]:
+    """How many copies of the broadcast `title` each person got (not the notes about it)."""
+    return {
+        u: len([p for p in teams.replies(user=u) if title in p.text and "What's changing" in p.text and not preview(p)])
+        for u in users
+    }
+
+
+def preview(posted: Posted) -> bool:
+    """The author's own preview card (it has the broadcast's text too)."""
+    return "Preview — only you see this" in posted.text
+
+
+def said_to(teams: TeamsHarness, user: str, words: str) -> list[Posted]:
+    return [p for p in teams.replies(user=user) if words in p.text]
+
+
+async def add_second_lead(teams: TeamsHarness) -> None:
+    await teams.install(user=SECOND_LEAD, where="personal")
+    async with teams.runtime.db.session() as session:
+        rollout = await teams.runtime.default_rollout(session)
+        carl, _ = await resolve_person(session, Identity("teams", TENANT, SECOND_LEAD), teams.runtime.clock.now())
+        await set_role(session, rollout, carl, Role.change_lead)
+        await session.commit()
+
+
+# ---------------------------------------------------------------- schedule, edit, cancel; and one that goes out
+
+
+async def test_a_scheduled_broadcast_is_edited_then_cancelled_and_nothing_is_sent(teams: TeamsHarness) -> None:
+    await setup(teams)
+    preview = await compose_and_preview(teams, **TOMORROW_10)
+    await teams.click("Schedule for", user=LEAD, on=preview)
+    assert "scheduled to 3 recipients, at Tue 2026-11-24 10:00" in teams.last_reply(user=LEAD).text
+    assert await deliver(teams) == 0
+
+    await teams.says("broadcasts", user=LEAD)
+    listing = teams.last_reply(user=LEAD)
+    assert "scheduled" in listing.text
+    await teams.click("Edit", user=LEAD, on=listing)
+    form = teams.last_form(user=LEAD)
+    values = {i["id"]: i.get("value") for i in form.inputs()}
+    assert values["f.title"] == "Claims assistant: week 3" and values["f.date"] == "2026-11-24"
+    await teams.submit_form({**FORM, **TOMORROW_10, "title": "Week 3, corrected"}, user=LEAD, on=form)
+    preview = with_action(teams, LEAD, "Schedule for")
+    assert "Week 3, corrected" in preview.text
+    assert await statuses(teams) == {"cancelled": 3}
+    await teams.click("Schedule for", user=LEAD, on=preview)
+    assert await statuses(teams) == {"cancelled": 3, "pending": 3}
+
+    await teams.says("broadcasts", user=LEAD)
+    await teams.click("Cancel", user=LEAD, on=teams.last_reply(user=LEAD))
+    assert "Cancelled “Week 3, corrected”" in teams.last_reply(user=LEAD).text
+    assert await statuses(teams) == {"cancelled": 6}
+    teams.runtime.clock.set(TOMORROW_10_UTC + dt.timedelta(hours=1))
+    await run_due(teams.runtime)
+    await deliver(teams)
+    assert copies(teams, "Week 3") == {u: 0 for u in EVERYONE}
+    await teams.says("broadcasts", user=LEAD)
+    assert "cancelled" in teams.last_reply(user=LEAD).text
+
+
+async def test_a_scheduled_broadcast_goes_out_at_its_time(teams: TeamsHarness) -> None:
+    await setup(teams)
+    preview = await compose_and_preview(teams, **TOMORROW_10)
+    await teams.click("Schedule for", user=LEAD, on=preview)
+    teams.runtime.clock.set(TOMORROW_10_UTC - dt.timedelta(minutes=1))
+    await run_due(teams.runtime)
+    assert await deliver(teams) == 0
+    teams.runtime.clock.set(TOMORROW_10_UTC)
+    assert await deliver(teams) == 3
+    assert copies(teams, "Claims assistant: week 3") == {u: 1 for u in EVERYONE}
+    teams.runtime.clock.advance(minutes=10)
+    await run_due(teams.runtime)
+    await deliver(teams)
+    [report] = said_to(teams, LEAD, "has finished sending")
+    assert "Delivered: 3" in report.text and "Failed: 0" in report.text
+
+
+# ---------------------------------------------------------------- a second change lead's approval
+
+
+async def ask_for_approval(teams: TeamsHarness) -> Posted:
+    await setup(teams)
+    await add_second_lead(teams)
+    await rollout_config(teams, broadcast_approval_over=2)
+    teams.connector.clear()
+    preview = await compose_and_preview(teams)
+    await teams.click("Send now", user=LEAD, on=preview)
+    assert "more than 2" in teams.last_reply(user=LEAD).text
+    assert await statuses(teams) == {}
+    await deliver(teams)
+    [request] = said_to(teams, SECOND_LEAD, "asks you to approve")
+    assert not any("Got it" in a["title"] for a in request.actions())
+    return request
+
+
+async def test_a_second_change_lead_approves_and_it_is_sent_but_not_by_the_author(teams: TeamsHarness) -> None:
+    request = await ask_for_approval(teams)
+    await teams.click("Approve", user=LEAD, on=request)
+    assert "can't approve your own" in teams.last_reply(user=LEAD).text
+    assert await statuses(teams) == {}
+    await teams.click("Approve", user=SECOND_LEAD, on=request)
+    assert "Approved" in teams.last_reply(user=SECOND_LEAD).text
+    again = await teams.click("Approve", user=SECOND_LEAD, on=request, via="execute")
+    assert "no longer waiting" in str(again.body)
+    assert await statuses(teams) == {"pending": 4}
+    await deliver(teams)
+    assert copies(teams, "Claims assistant: week 3", (*EVERYONE,)) == {u: 1 for u in EVERYONE}
+    assert said_to(teams, LEAD, "approved your broadcast")
+
+
+async def test_a_rejected_broadcast_sends_nothing_and_the_author_is_told(teams: TeamsHarness) -> None:
+    request = await ask_for_approval(teams)
+    await teams.click("Send back", user=SECOND_LEAD, on=request)
+    assert "Sent back" in teams.last_reply(user=SECOND_LEAD).text
+    late = await teams.click("Approve", user=SECOND_LEAD, on=request, via="execute")  # it is a draft again
+    assert "no longer waiting" in str(late.body)
+    await deliver(teams)
+    assert said_to(teams, LEAD, "sent your broadcast")
+    assert await statuses(teams) == {}
+    assert copies(teams, "Claims assistant: week 3", READERS) == {u: 0 for u in READERS}
+
+
+# ---------------------------------------------------------------- acknowledgements, the reminder, receipts
+
+
+async def test_acknowledgements_one_reminder_and_the_authors_receipts(teams: TeamsHarness) -> None:
+    await setup(teams)
+    teams.connector.block(teams.personal("aad-2"))  # aad-2 blocked Uptake: a permanent failure
+    preview = await compose_and_preview(teams)
+    await teams.click("Send now", user=LEAD, on=preview)
+    await teams.click("Progress", user=LEAD)
+    progress = teams.last_reply(user=LEAD).text
+    assert "Pending: 3" in progress and "Delivered: 0" in progress
+    await deliver(teams)
+    [dm] = [p for p in teams.replies(user="aad-1") if any("Got it" in a["title"] for a in p.actions())]
+    await teams.click("Got it", user="aad-1", on=dm)
+    await teams.says("broadcasts", user=LEAD)
+    listing = teams.last_reply(user=LEAD).text
+    for fact in ("Delivered: 2", "Failed: 1", "Pending: 0", "Acknowledged: 1 (50%)"):
+        assert fact in listing, listing
+    await run_due(teams.runtime)
+    await deliver(teams)
+    [report] = said_to(teams, LEAD, "has finished sending")
+    assert "Failed: 1" in report.text and "Acknowledged: 1" in report.text
+
+    teams.runtime.clock.advance(hours=48, minutes=10)
+    await run_due(teams.runtime)
+    teams.runtime.clock.advance(minutes=10)
+    await run_due(teams.runtime)
+    await deliver(teams)
+    reminded = {u: len([p for p in teams.replies(user=u) if p.text.startswith("Reminder")]) for u in EVERYONE}
+    assert reminded == {"aad-1": 0, "aad-2": 0, LEAD: 1}
+
+
+# ---------------------------------------------------------------- audience: a channel where Uptake is installed
+
+
+async def test_a_broadcast_to_a_channel_is_posted_in_that_channel(teams: TeamsHarness) -> None:
+    await setup(teams)
+    await teams.install(user=LEAD, where="channel")
+    await rollout_config(teams, channels=IN_CHANNEL)
+    teams.connector.clear()
+    preview = await compose_and_preview(teams, audience="channels", channels=[f"teams:{CHANNEL_ID}"])
+    assert "0 people and 1 channel(s)" in preview.text
+    await teams.click("Send now", user=LEAD, on=preview)
+    assert await deliver(teams) == 1
+    [post] = teams.replies(user=LEAD, where="channel")
+    assert "Claims assistant: week 3" in post.text and "Boundaries" in post.text
+    assert copies(teams, "Claims assistant: week 3") == {u: 0 for u in EVERYONE}
+    await teams.says("broadcasts", user=LEAD)
+    assert "Delivered: 1" in teams.last_reply(user=LEAD).text
+
+
+async def test_a_channel_where_uptake_is_not_installed_fails_with_a_reason(teams: TeamsHarness) -> None:
+    await setup(teams)
+    await rollout_config(teams, channels=IN_CHANNEL)
+    preview = await compose_and_preview(teams, audience="channels", channels=[f"teams:{CHANNEL_ID}"])
+    await teams.click("Send now", user=LEAD, on=preview)
+    await deliver(teams)
+    async with teams.runtime.db.session() as session:
+        [row] = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "broadcast")))
+    assert row.status == "failed" and row.error and "not installed" in row.error
+    await teams.says("broadcasts", user=LEAD)
+    assert "Failed: 1" in teams.last_reply(user=LEAD).text
+
+
+# ---------------------------------------------------------------- the weekly update
+
+
+async def test_weekly_update_approved_goes_to_the_teams_channel_and_a_skipped_one_does_not(
+    teams: TeamsHarness,
+) -> None:
+    await setup(teams)
+    await teams.install(user=LEAD, where="channel")
+    await rollout_config(teams, channels=IN_CHANNEL)
+    teams.connector.clear()
+    for week in range(2):
+        teams.runtime.clock.set(MONDAY_9 + dt.timedelta(days=7 * week))
+        result = await run_due(teams.runtime)
+        assert any(r.startswith("broadcasts.weekly_update@") for r in result["done"]), result
+        await deliver(teams)
+        draft = said_to(teams, LEAD, "Draft for your approval: Weekly update")[-1]
+        assert "What changed" in draft.text
+        await teams.click("Skip this time" if week else "Approve & send", user=LEAD, on=draft)
+        again = await teams.click("Approve & send", user=LEAD, on=draft, via="execute")  # a second click: nothing
+        assert "already" in str(again.body)
+        await deliver(teams)
+    posts = teams.replies(user=LEAD, where="channel")
+    assert len(posts) == 1 and "Weekly update" in posts[0].text and "30 Nov" in posts[0].text
+    await teams.says("updates", user="aad-1")
+    assert teams.last_reply(user="aad-1").text.count("Weekly update") == 1
