@@ -60,7 +60,7 @@ async def test_unverifiable_requests_get_401_and_nothing_is_processed(
 
 
 async def test_timestamp_inside_the_window_is_accepted(slack: SlackDriver) -> None:
-    resp = await slack.command("help", timestamp=int(time.time()) - 299)
+    resp = await slack.command("help", timestamp=int(time.time()) - 290)  # 10 s of room for a loaded machine
     assert resp.status == 200
     await slack.api.wait("response_url")
 
