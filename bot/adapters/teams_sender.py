@@ -18,9 +18,9 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot.adapters import teams_store as store
 from bot.adapters.teams_auth import ConnectorPool
-from bot.adapters.teams_cards import CARD_CONTENT_TYPE, message_cards
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, bare, message_cards
 from bot.adapters.teams_throttle import SendBudget
-from bot.model import Identity, Message, plain
+from bot.model import Identity, Message
 from bot.runtime import Runtime, SendError
 
 log = logging.getLogger("uptake.teams")
@@ -31,7 +31,7 @@ MAX_INLINE_WAIT = 2.0  # longer waits go back to the outbox as a retry, so one b
 
 def card_activities(message: Message) -> list[Activity]:
     """One message activity per card (long messages become several)."""
-    summary = plain(message.text)[:200]
+    summary = bare(message.text)[:200]
     return [
         Activity(
             type=ActivityTypes.message,

@@ -18,9 +18,9 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters import teams_store as store
-from bot.adapters.teams_cards import CARD_CONTENT_TYPE, SubmitProblem, form_card, read_submit
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, SubmitProblem, bare, form_card, read_submit
 from bot.adapters.teams_sender import TeamsSender, card_activities
-from bot.model import Identity, Message, Place, Reply, Request, Section, Shortcut, Text, Where, plain
+from bot.model import Identity, Message, Place, Reply, Request, Section, Shortcut, Submission, Text, Where, plain
 from bot.people import resolve_person
 from bot.router import handle, home_view
 from bot.runtime import Runtime
@@ -163,7 +163,7 @@ class UptakeTeamsBot:
             updated = await self.deliver(ctx, reply, request)
             if updated is not None:
                 return 200, {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": updated}
-            return 200, _message_response(plain(reply.text).split("\n", 1)[0][:120] or "Done.")
+            return 200, _message_response(bare(reply.text).split("\n", 1)[0][:120] or "Done.")
         if name in ("composeExtension/fetchTask", "composeExtension/submitAction"):
             return 200, await self.message_action(ctx, name, value)
         return 501, None
@@ -345,9 +345,12 @@ class UptakeTeamsBot:
         messages = ([reply.message] if reply.message else []) + list(reply.follow_ups)
         outgoing = [act for msg in messages for act in card_activities(msg)]
         replaced: dict[str, Any] | None = None
-        if clicked and reply.form is not None and reply.form.errors:
+        # A submitted form card is done, like a Slack modal that closes: its answer (or the next step's form)
+        # takes its place, so no live Send button is left behind in the chat.
+        submitted = isinstance(request.intent, Submission)
+        if clicked and reply.form is not None and (reply.form.errors or (submitted and not outgoing)):
             replaced = form_card(reply.form)  # validation errors: re-render the form the person submitted
-        elif clicked and reply.replace and outgoing:
+        elif clicked and (reply.replace or submitted) and outgoing:
             replaced = outgoing.pop(0).attachments[0].content  # the rest of a long message follows as new posts
         if replaced is not None:
             update = Activity(
@@ -360,7 +363,7 @@ class UptakeTeamsBot:
             outgoing.append(
                 Activity(
                     type=ActivityTypes.message,
-                    summary=plain(reply.form.title)[:200],
+                    summary=bare(reply.form.title)[:200],
                     attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=form_card(reply.form))],
                 )
             )

@@ -68,7 +68,7 @@ def probe_registry() -> Registry:
 
     @probe.action("probe.pick")
     async def picked(request: Request, ctx: Ctx) -> Reply:
-        return Reply.say(f"You picked {lit(request.text)}.")
+        return Reply.say(f"You picked *{lit(request.text)}*.")
 
     @probe.command("survey", help="Open the check-in form")
     async def survey(request: Request, ctx: Ctx) -> Reply:
@@ -78,6 +78,8 @@ def probe_registry() -> Registry:
     async def survey_done(request: Request, ctx: Ctx) -> Reply:
         assert isinstance(request.intent, Submission)
         values = request.intent.values
+        if not values["title"]:
+            return Reply.invalid(SURVEY, {"title": "Tell us what slowed you down, even a word helps."})
         if values["title"].lower() == "bad":
             return Reply.invalid(SURVEY, {"title": "Please describe it in a few words."})
         facts = tuple(Fact(k, lit(repr(v))) for k, v in sorted(values.items()))
