@@ -8,6 +8,7 @@ unknown invokes get 501 as botbuilder's own ActivityHandler answers them. Nothin
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -100,6 +101,9 @@ class UptakeTeamsBot:
         self.rt = rt
         self.sender = sender
         self._known_refs: set[tuple[str, str]] = set()  # (conversation id, serviceUrl) already stored
+        # Roster saves read then write many rows: one at a time per process, since two SQLite transactions that
+        # both read first cannot both upgrade to writing ("database is locked" without waiting).
+        self._roster_lock = asyncio.Lock()
 
     async def on_turn(self, ctx: TurnContext) -> None:
         a = ctx.activity
@@ -286,23 +290,26 @@ class UptakeTeamsBot:
 
     async def save_members(self, a: Activity, members: list[Any]) -> None:
         tenant, team_id, now = _tenant(a), _team_id(a), self.rt.clock.now()
-        async with self.rt.db.session() as session:
+        async with self._roster_lock, self.rt.db.session() as session:
             for m in members:
                 aad = getattr(m, "aad_object_id", None)
                 if not aad or m.id == a.recipient.id:
                     continue
                 name = str(getattr(m, "name", "") or "")
-                await store.save_member(
-                    session,
-                    tenant_id=tenant,
-                    aad_id=str(aad),
-                    user_id=str(m.id),
-                    bot_id=str(a.recipient.id),
-                    name=name,
-                    service_url=a.service_url,
-                    team_id=team_id,
-                    now=now,
-                )
+                fields = dict(user_id=str(m.id), bot_id=str(a.recipient.id), name=name, service_url=a.service_url)
+                # Teams sends conversationUpdate and installationUpdate for one install at once (the playground
+                # does, too): both turns read the roster, so a member row may appear between our read and insert.
+                for attempt in range(2):
+                    try:
+                        async with session.begin_nested():
+                            await store.save_member(
+                                session, tenant_id=tenant, aad_id=str(aad), team_id=team_id, now=now, **fields
+                            )
+                            await session.flush()
+                        break
+                    except IntegrityError:
+                        if attempt:
+                            raise
                 await resolve_person(session, Identity("teams", tenant, str(aad), display_name=name), now)
             await session.commit()
 
