@@ -114,12 +114,21 @@ async def save_member(
     team_id: str | None,
     now: dt.datetime,
 ) -> None:
-    row = await member(session, tenant_id, aad_id)
-    if row is None:
-        row = TeamsMember(tenant_id=tenant_id, aad_object_id=aad_id)
-        session.add(row)
-    row.user_id, row.bot_id, row.name, row.service_url, row.updated_at = user_id, bot_id, name[:200], service_url, now
-    row.team_id = team_id or row.team_id
+    """Insert or refresh a roster member. Writes before it reads: on SQLite a transaction that read first cannot
+    upgrade to writing while another turn writes ("database is locked" at once, without waiting)."""
+    values: dict[str, Any] = dict(user_id=user_id, bot_id=bot_id, name=name[:200], service_url=service_url)
+    values["updated_at"] = now
+    if team_id:
+        values["team_id"] = team_id
+    res = await session.execute(
+        update(TeamsMember)
+        .where(TeamsMember.tenant_id == tenant_id, TeamsMember.aad_object_id == aad_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(TeamsMember(tenant_id=tenant_id, aad_object_id=aad_id, **values))
+        await session.flush()
 
 
 async def deactivate(session: AsyncSession, conversation_id: str) -> TeamsConversation | None:
