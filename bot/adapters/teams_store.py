@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, UniqueConstraint, select, update
+from sqlalchemy import JSON, Index, String, UniqueConstraint, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,6 +52,29 @@ class TeamsMember(Base):
     service_url: Mapped[str] = mapped_column(String(300))
     team_id: Mapped[str | None] = mapped_column(String(256), default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TeamsDelivery(Base):
+    """One card of a long outbox message that Teams accepted: a message of several activities whose later card
+    failed is retried by the outbox, and the retry sends only the cards still missing."""
+
+    __tablename__ = "teams_deliveries"
+
+    ref: Mapped[str] = mapped_column(String(200), primary_key=True)  # the outbox's "outbox:<id>"
+    part: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    parts: Mapped[int] = mapped_column()  # how many cards the message has
+    activity_id: Mapped[str] = mapped_column(String(256))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+async def delivered_parts(session: AsyncSession, ref: str) -> dict[int, TeamsDelivery]:
+    rows = await session.scalars(select(TeamsDelivery).where(TeamsDelivery.ref == ref))
+    return {row.part: row for row in rows}
+
+
+async def prune_deliveries(session: AsyncSession, before: dt.datetime) -> None:
+    """Progress records are needed only while the outbox may still retry or reconcile their message."""
+    await session.execute(delete(TeamsDelivery).where(TeamsDelivery.at < before))
 
 
 async def save_reference(

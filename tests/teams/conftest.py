@@ -103,6 +103,13 @@ def probe_registry() -> Registry:
         await ctx.notify(f"probe:{request.event_id}", Message("A note for later"), person_id=ctx.person.id)
         return Reply.say("Queued.")
 
+    @probe.command("digest", help="Queue a long note to myself")
+    async def digest(request: Request, ctx: Ctx) -> Reply:
+        facts = tuple(Fact(f"Item {i}", lit(f"friction report number {i} " + "x" * 60)) for i in range(500))
+        note = Message("Your weekly digest", (Section(heading="Open reports", facts=facts),))
+        await ctx.notify(f"probe:{request.event_id}", note, person_id=ctx.person.id)
+        return Reply.say("Queued.")
+
     @probe.shortcut("friction.report_message", "Report friction")
     async def report_message(request: Request, ctx: Ctx) -> Reply:
         assert isinstance(request.intent, Shortcut)
