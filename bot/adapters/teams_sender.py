@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -82,9 +83,16 @@ class TeamsSender:
 
     platform = "teams"
 
-    def __init__(self, rt: Runtime, pool: ConnectorPool, budget: SendBudget | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        pool: ConnectorPool,
+        budget: SendBudget | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.rt = rt
         self.pool = pool
+        self.sleep = sleep  # injectable with the budget's clock, so tests wait in simulated time
         # The runtime's clock, so tests move the budget's windows with the same FrozenClock as the outbox.
         self.budget = budget or SendBudget(clock=lambda: rt.clock.now().timestamp())
         self._pruned_at = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -150,7 +158,7 @@ class TeamsSender:
             if wait > MAX_INLINE_WAIT:
                 raise SendError("Teams send budget exhausted for now", transient=True, retry_after=wait)
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self.sleep(wait)
             try:
                 res = await client.conversations.send_to_conversation(conversation_id, activity)
             except Exception as e:
@@ -197,7 +205,7 @@ class TeamsSender:
         if wait > MAX_INLINE_WAIT:
             raise SendError("Teams send budget exhausted for now", transient=True, retry_after=wait)
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
         try:
             result = await self.pool.connector(service_url).conversations.create_conversation(params)
         except Exception as e:

@@ -12,6 +12,7 @@ import asyncio
 import html
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.adapters import teams_store as store
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, SubmitProblem, bare, form_card, read_submit
-from bot.adapters.teams_sender import TeamsSender, card_activities
+from bot.adapters.teams_sender import TRANSIENT, TeamsSender, card_activities, classify, status_of
 from bot.model import Identity, Message, Place, Reply, Request, Section, Shortcut, Submission, Text, Where, plain
 from bot.people import resolve_person
 from bot.router import handle, home_view
@@ -30,6 +31,8 @@ from bot.tables import ProcessedEvent
 log = logging.getLogger("uptake.teams")
 
 EXPIRED = "This card has expired (it belongs to an older message). Type `help` to see what you can do now."
+IN_TURN_TRIES = 3
+IN_TURN_MAX_WAIT = 4.0  # seconds one in-turn reply may wait for its slot or a retry
 ROSTER_PAGES = 50  # 100 members a page: teams up to 5,000 people are read at install
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -252,7 +255,7 @@ class UptakeTeamsBot:
                     ),
                 ),
             )
-        await ctx.send_activities(card_activities(welcome))
+        await self.send(ctx, card_activities(welcome))
 
     async def bot_removed(self, ctx: TurnContext) -> None:
         a = ctx.activity
@@ -341,9 +344,43 @@ class UptakeTeamsBot:
                 return  # a concurrent first activity from this conversation stored it; a later one refreshes it
         self._known_refs.add(key)
 
+    async def send(self, ctx: TurnContext, activities: list[Activity]) -> None:
+        """In-turn replies, one at a time, each within the conversation's send budget (shared with the outbox)."""
+        for activity in activities:
+            await self.within_budget(ctx, lambda activity=activity: ctx.send_activity(activity))
+
+    async def within_budget(self, ctx: TurnContext, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One in-turn call to the connector, counted against the same per-conversation and per-tenant budget as
+        the outbox's sends. A transient failure (429, 5xx) retries this call only, never the cards already sent
+        before it; waits stay short, because Teams expects the turn to finish within 15 s."""
+        a = ctx.activity
+        conversation, tenant = a.conversation.id.split(";messageid=", 1)[0], _tenant(a)
+        budget = self.sender.budget
+        for attempt in range(IN_TURN_TRIES):
+            wait = budget.reserve(conversation, tenant)
+            if wait > IN_TURN_MAX_WAIT:
+                log.warning("teams: in-turn reply over the send budget; waiting only %.1fs", IN_TURN_MAX_WAIT)
+            if wait > 0:
+                await self.sender.sleep(min(wait, IN_TURN_MAX_WAIT))
+            try:
+                result = await call()
+            except Exception as e:
+                status = status_of(e)
+                if status not in TRANSIENT or attempt == IN_TURN_TRIES - 1:
+                    raise
+                if status == 429:
+                    budget.throttled(conversation, classify(e).retry_after)
+                else:
+                    await self.sender.sleep(0.5 * (attempt + 1))
+                log.info("teams: in-turn reply answered %s; retrying it", status)
+                continue
+            budget.succeeded(conversation)
+            return result
+        return None
+
     async def say(self, ctx: TurnContext, reply: Reply) -> None:
         if reply.message:
-            await ctx.send_activities(card_activities(reply.message))
+            await self.send(ctx, card_activities(reply.message))
 
     async def deliver(self, ctx: TurnContext, reply: Reply, request: Request) -> dict[str, Any] | None:
         """Send the reply; returns the card that replaced the clicked one (for Action.Execute's response)."""
@@ -365,7 +402,7 @@ class UptakeTeamsBot:
                 id=clicked,
                 attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=replaced)],
             )
-            await ctx.update_activity(update)
+            await self.within_budget(ctx, lambda: ctx.update_activity(update))
         if reply.form is not None and replaced is None:
             outgoing.append(
                 Activity(
@@ -379,14 +416,14 @@ class UptakeTeamsBot:
         if reply.private and _kind(a) != "personal" and reply.form is None:
             await self.send_private(ctx, request, outgoing)
         else:
-            await ctx.send_activities(outgoing)
+            await self.send(ctx, outgoing)
         return replaced
 
     async def send_private(self, ctx: TurnContext, request: Request, outgoing: list[Activity]) -> None:
         """A private reply to something said in a channel or group chat goes to the person's personal chat."""
         a = ctx.activity
         if _kind(a) == "personal":
-            await ctx.send_activities(outgoing)
+            await self.send(ctx, outgoing)
             return
         tenant, aad = _tenant(a), request.identity.user_id
         try:
@@ -401,9 +438,9 @@ class UptakeTeamsBot:
             await self.sender.post_activities(conversation_id, tenant, service_url, outgoing)
         except Exception as e:
             log.info("teams: private reply fell back to the thread (%s)", type(e).__name__)
-            await ctx.send_activities(outgoing)
+            await self.send(ctx, outgoing)
             return
-        await ctx.send_activities(card_activities(Message("I've answered you in our personal chat.")))
+        await self.send(ctx, card_activities(Message("I've answered you in our personal chat.")))
 
 
 def _message_response(text: str) -> dict[str, Any]:
