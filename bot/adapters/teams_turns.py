@@ -2,6 +2,7 @@
 
 Kinds handled: messages (personal; @mentions in channels and group chats), card submits (Action.Submit message
 activities and `adaptiveCard/action` invokes), message actions (`composeExtension/fetchTask` / `submitAction`),
+dialogs (`task/fetch` / `task/submit`),
 and install / uninstall (`conversationUpdate`, `installationUpdate`). Anything else: 200 with no reply, and
 unknown invokes get 501 as botbuilder's own ActivityHandler answers them. Nothing here decides product behaviour.
 """
@@ -171,12 +172,15 @@ class UptakeTeamsBot:
             if updated is not None:
                 return 200, {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": updated}
             return 200, _message_response(bare(reply.text).split("\n", 1)[0][:120] or "Done.")
-        if name in ("composeExtension/fetchTask", "composeExtension/submitAction"):
+        if name in ("composeExtension/fetchTask", "composeExtension/submitAction", "task/fetch", "task/submit"):
             return 200, await self.message_action(ctx, name, value)
         return 501, None
 
     async def message_action(self, ctx: TurnContext, name: str, value: dict[str, Any]) -> dict[str, Any]:
-        """A message action (Teams' message shortcut): Shortcut on fetch, the form's Submission on submit."""
+        """A dialog (task module): a message action (Teams' message shortcut) is a Shortcut on fetch; a dialog
+        opened from a card button (`task/fetch`) and every dialog submit carry our card data: an Action or a form's
+        Submission. A form in the reply opens (or re-opens, with its errors) as the dialog; anything else closes it
+        with a short message."""
         a = ctx.activity
         if name == "composeExtension/fetchTask":
             payload = value.get("messagePayload") or {}
@@ -212,7 +216,7 @@ class UptakeTeamsBot:
         if reply.message is not None and len(reply.message.blocks) > 0:
             messages = [reply.message, *reply.follow_ups]
             await self.send_private(ctx, request, [act for m in messages for act in card_activities(m)])
-        return _task_message(plain(reply.text)[:500] or "Done.")
+        return _task_message(bare(reply.text)[:500] or "Done.")
 
     # ------------------------------------------------------------ install / uninstall
 

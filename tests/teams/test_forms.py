@@ -119,3 +119,23 @@ async def test_message_action_opens_a_prefilled_form_and_submits_it(teams: Teams
 async def test_unknown_message_action_is_answered_kindly(teams: TeamsHarness) -> None:
     answer = await teams.message_action("gone.shortcut", "hello")
     assert answer.status == 200 and "no longer available" in answer.body["task"]["value"]
+
+
+async def test_dialog_fetch_and_submit_are_answered_as_dialogs(teams: TeamsHarness) -> None:
+    vote = {"msteams": {"type": "task/fetch"}, "uptake": {"t": "a", "a": "probe.vote", "v": "yes"}}
+    answer = await teams.invoke("task/fetch", {"data": vote, "context": {"theme": "default"}})
+    assert answer.status == 200 and answer.body == {"task": {"type": "message", "value": "You voted yes."}}
+    answer = await teams.invoke("task/fetch", {"data": {"msteams": {"type": "task/fetch"}}})
+    assert answer.status == 200 and "expired" in answer.body["task"]["value"]
+    await teams.says("survey")
+    data = next(a["data"] for a in teams.last_form().actions() if a["data"]["uptake"]["t"] == "f")
+    answer = await teams.invoke(
+        "task/submit", {"data": {**data, "f.title": "bad", "f.tool": "intake", "f.minutes": "5"}}
+    )
+    task = answer.body["task"]
+    assert answer.status == 200 and task["type"] == "continue"  # the dialog stays open with the message by the field
+    assert "Please describe it in a few words." in str(task["value"]["card"]["content"])
+    answer = await teams.invoke(
+        "task/submit", {"data": {**data, "f.title": "Slow", "f.tool": "intake", "f.minutes": "5"}}
+    )
+    assert answer.body["task"]["type"] == "message" and "Thanks, saved Slow" in answer.body["task"]["value"]
