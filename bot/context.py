@@ -71,6 +71,7 @@ class Ctx:
         group_key: str | None = None,
         not_before: dt.datetime | None = None,
         mandatory: bool = False,
+        private: bool = False,
     ) -> OutboxMessage | None:
         """Queue a message for later delivery in this transaction (see bot.outbox.enqueue)."""
         from bot.outbox import enqueue
@@ -86,6 +87,7 @@ class Ctx:
             group_key=group_key,
             not_before=not_before or self.now(),
             mandatory=mandatory,
+            private=private,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import String, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.codec import dump_message
@@ -29,8 +29,12 @@ async def enqueue(
     group_key: str | None = None,
     not_before: dt.datetime | None = None,
     mandatory: bool = False,
+    private: bool = False,
 ) -> OutboxMessage | None:
-    """Add one row (to a person, or to a (platform, workspace, channel) triple). Returns None if the key exists."""
+    """Add one row (to a person, or to a (platform, workspace, channel) triple). Returns None if the key exists.
+
+    `private`: the recipient must stay unlinkable to what the message is about (an anonymous reporter); the row's
+    payload, key and recipient are scrubbed once it has ended (`scrub_private`)."""
     if (person_id is None) == (channel is None):
         raise ValueError("enqueue needs exactly one of person_id or channel")
     existing = await session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
@@ -47,6 +51,7 @@ async def enqueue(
         channel_id=channel[2] if channel else None,
         payload=dump_message(message),
         mandatory=mandatory,
+        private=private,
         next_attempt_at=not_before or dt.datetime.now(dt.UTC),
     )
     session.add(row)
@@ -84,6 +89,7 @@ async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]], chunk:
                     "channel_id": channel[2] if channel else None,
                     "payload": r["payload"] if "payload" in r else dump_message(r["message"]),
                     "mandatory": bool(r.get("mandatory", False)),
+                    "private": bool(r.get("private", False)),
                     "next_attempt_at": r.get("not_before") or dt.datetime.now(dt.UTC),
                     "status": "pending",
                     "attempts": 0,
@@ -107,3 +113,29 @@ def message_kind(name: str, label: str) -> str:
     """Declare a kind of message people may mute in `settings`; returns the name for use in `enqueue(kind=…)`."""
     MESSAGE_KINDS.setdefault(name, label)
     return name
+
+
+ENDED = ("sent", "failed", "cancelled")
+
+
+async def scrub_private(session: AsyncSession, rollout_id: int | None = None) -> int:
+    """Forget who got each private row that has ended: recipient, platform ids, key and text. Returns how many.
+
+    While a row is pending it must name its recipient (the sender needs them); afterwards nothing in the outbox may
+    link an anonymous report (named in the key and the text) to the person it was sent to.
+    """
+    stmt = update(OutboxMessage).where(OutboxMessage.private.is_(True), OutboxMessage.status.in_(ENDED))
+    stmt = stmt.where(OutboxMessage.person_id.is_not(None) | OutboxMessage.user_id.is_not(None))
+    if rollout_id is not None:
+        stmt = stmt.where(OutboxMessage.rollout_id == rollout_id)
+    result = await session.execute(
+        stmt.values(
+            person_id=None,
+            user_id=None,
+            platform_message_id=None,
+            group_key=None,
+            key="scrubbed:" + OutboxMessage.id.cast(String),  # still unique; the send's effect is long committed
+            payload=dump_message(Message("(private message, removed after delivery)")),
+        ).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

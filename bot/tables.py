@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base
@@ -146,6 +146,8 @@ class OutboxMessage(Base):
     user_id: Mapped[str | None] = mapped_column(String(128), default=None)
     # resent after a crash without being able to check whether the first send arrived (no find_sent)
     possibly_duplicate: Mapped[bool] = mapped_column(default=False)
+    # addressed to someone who must stay unlinkable (an anonymous reporter): scrubbed once it has ended
+    private: Mapped[bool] = mapped_column(default=False, server_default=false())
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_until: Mapped[dt.datetime | None] = mapped_column(default=None)
     platform_message_id: Mapped[str | None] = mapped_column(String(128), default=None)

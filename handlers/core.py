@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from bot.content import ContentError
 from bot.context import Ctx, JobCtx
 from bot.model import Fact, Reply, Request, Role, Section, UserError, lit
+from bot.outbox import scrub_private
 from bot.people import find_person, role_of, set_role
 from bot.registry import Capability
 from bot.tables import ProcessedEvent
@@ -86,6 +87,12 @@ async def content(request: Request, ctx: Ctx) -> Reply:
         return Reply.say(f"I kept the current content: a file has an error.\n`{lit(str(e))}`")
     ctx.audit("content.reload", "content", str(rt.content.version))
     return Reply.say(f"Content reloaded (version {rt.content.version}).")
+
+
+@core.job("core.scrub_private_outbox", cron="*/15 * * * *", grace_seconds=900)
+async def scrub_private_outbox(ctx: JobCtx) -> None:
+    """Private messages (to anonymous reporters) keep their recipient only until they have been delivered."""
+    await scrub_private(ctx.session, ctx.rollout.id)
 
 
 @core.job("core.purge_processed_events", cron="17 3 * * *")

@@ -122,10 +122,11 @@ class TeamsSender:
     ) -> str:
         async with self.rt.db.session() as session:
             row = await store.conversation(session, channel_id)
-            if row is None or not row.active or row.tenant_id != workspace:
+            # "" = the tenant the channel's stored reference is in (rollout.yml names no workspace for channels).
+            if row is None or not row.active or (workspace and row.tenant_id != workspace):
                 raise SendError("Teams: Uptake is not installed in that channel", transient=False)
-            conversation_id, service_url = row.conversation_id, row.service_url
-        return await self.post(conversation_id, workspace, service_url, message, ref=ref)
+            conversation_id, service_url, tenant = row.conversation_id, row.service_url, row.tenant_id
+        return await self.post(conversation_id, tenant, service_url, message, ref=ref)
 
     async def post(
         self, conversation_id: str, tenant: str, service_url: str, message: Message, *, ref: str | None = None

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels import configured_workspace
 from bot.model import Option, lit
 from bot.runtime import Runtime
 from bot.tables import Membership, Person, PlatformIdentity, Rollout
@@ -48,8 +49,8 @@ async def team_options(session: AsyncSession, rt: Runtime, rollout: Rollout) -> 
 
 
 def workspace_of(rollout: Rollout, platform: str) -> str:
-    """Channel ids in rollout.yml carry no workspace; `config.workspaces` names it when there are several."""
-    return str(((rollout.config or {}).get("workspaces") or {}).get(platform, ""))
+    """Channel ids in rollout.yml carry no workspace; `config.workspaces` names it ("" = the only installation)."""
+    return configured_workspace(rollout, platform) or ""
 
 
 def channel_options(rollout: Rollout) -> tuple[Option, ...]:

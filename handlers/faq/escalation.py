@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels import channel_targets
 from bot.context import Ctx, JobCtx
 from bot.model import Actions, Button, Context, Form, FormField, Message, Reply, Request, Role, Section, Style, lit
 from bot.outbox import enqueue
@@ -26,32 +27,15 @@ from handlers.faq.tables import FaqEscalation, FaqQuestion
 
 log = logging.getLogger("uptake.faq")
 
-PLATFORMS = ("slack", "teams", "console")
 MAX_RESURFACE = 3
 ANSWER_FORM = "faq.answer"
-
-
-def escalation_workspace(ctx: Ctx, platform: str) -> str | None:
-    """A channel's workspace: the asker's own on that platform, else the rollout's `config.workspaces.<platform>`
-    (the same convention as friction triage channels)."""
-    if ctx.identity.platform == platform:
-        return ctx.identity.workspace
-    configured = ((ctx.rollout.config or {}).get("workspaces") or {}).get(platform)
-    return str(configured) if configured else None
 
 
 async def targets_for(ctx: Ctx) -> tuple[list[dict[str, Any]], str]:
     """Where the card goes, and how to tell the asker: channels, else their team's champions, else change leads."""
     targets: list[dict[str, Any]] = []
-    for platform in PLATFORMS:
-        channels = ctx.rollout.channel_ids(platform, "escalation")
-        if not channels:
-            continue
-        workspace = escalation_workspace(ctx, platform)
-        if workspace is None:
-            log.warning("faq escalation channel on %s skipped: set config.workspaces.%s", platform, platform)
-            continue
-        targets.extend({"channel": [platform, workspace, c]} for c in channels)
+    for platform, workspace, channel_id in channel_targets(ctx.rollout, "escalation", ctx.identity):
+        targets.append({"channel": [platform, workspace, channel_id]})
     if targets:
         return targets, "the rollout team"
     people: list[Person] = []

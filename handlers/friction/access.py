@@ -92,6 +92,12 @@ async def subscribers(session: AsyncSession, report_id: int) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
+async def hidden_followers(session: AsyncSession, report_id: int) -> set[int]:
+    """People who follow a report without being shown (its anonymous reporter): their messages are private."""
+    stmt = select(FrictionHiddenFollower.person_id).where(FrictionHiddenFollower.report_id == report_id)
+    return set(await session.scalars(stmt))
+
+
 async def vote_counts(session: AsyncSession, ids: list[int]) -> dict[int, int]:
     if not ids:
         return {}

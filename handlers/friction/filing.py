@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.channels import channel_targets
 from bot.context import Ctx
 from bot.model import (
     Button,
@@ -51,7 +52,6 @@ from handlers.friction.views import card, excerpt, triage_buttons
 log = logging.getLogger("uptake.friction")
 
 MAX_TEXT = 3000
-PLATFORMS = ("slack", "teams", "console")
 FORM_ID = "friction.file"
 
 
@@ -416,33 +416,19 @@ async def file_report(ctx: Ctx, values: dict[str, Any], key: str) -> Reply:
     return await confirmation(ctx, report)
 
 
-def triage_workspace(ctx: Ctx, platform: str) -> str | None:
-    """Which workspace a triage channel lives in: the reporter's own when on that platform, else the rollout's
-    `config.workspaces.<platform>` (a Slack team id / Teams tenant id)."""
-    if ctx.identity.platform == platform:
-        return ctx.identity.workspace
-    configured = ((ctx.rollout.config or {}).get("workspaces") or {}).get(platform)
-    return str(configured) if configured else None
-
-
 async def post_to_triage(ctx: Ctx, report: FrictionReport) -> None:
     tax = taxonomy(ctx.runtime)
-    for platform in PLATFORMS:
-        channels = ctx.rollout.channel_ids(platform, "triage")
-        if not channels:
-            continue
-        workspace = triage_workspace(ctx, platform)
-        if workspace is None:
-            log.warning("friction triage channel on %s skipped: set config.workspaces.%s", platform, platform)
-            continue
-        msg = await card(ctx.session, report, tax, 0, buttons=triage_buttons(report), intro="New friction report")
-        for channel_id in channels:
-            await ctx.notify(
-                f"friction:{report.id}:triage:{platform}:{channel_id}",
-                msg,
-                channel=(platform, workspace, channel_id),
-                kind="friction_triage",
-            )
+    targets = list(channel_targets(ctx.rollout, "triage", ctx.identity))
+    if not targets:
+        return
+    msg = await card(ctx.session, report, tax, 0, buttons=triage_buttons(report), intro="New friction report")
+    for platform, workspace, channel_id in targets:
+        await ctx.notify(
+            f"friction:{report.id}:triage:{platform}:{channel_id}",
+            msg,
+            channel=(platform, workspace, channel_id),
+            kind="friction_triage",
+        )
 
 
 async def who_looks(ctx: Ctx) -> str:

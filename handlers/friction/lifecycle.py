@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bot import permissions
 from bot.context import Ctx
 from bot.model import Button, Message, Role, Style, UserError, lit
-from handlers.friction.access import relation, subscribers
+from handlers.friction.access import hidden_followers, relation, subscribers
 from handlers.friction.tables import (
     CLOSED,
     OPEN,
@@ -84,6 +84,7 @@ async def notify_followers(
     await ctx.session.flush()
     owner = await name_of(ctx.session, report.owner_id)
     sent = 0
+    hidden = await hidden_followers(ctx.session, report.id)
     for pid in await subscribers(ctx.session, report.id):
         if pid == ctx.person.id:
             continue
@@ -96,7 +97,8 @@ async def notify_followers(
                 Button("Not yet", "friction.fixed", f"{report.id}:{token}:no"),
             )
         msg = update_message(report, kind, owner=owner, note=note, buttons=buttons)
-        if await ctx.notify(f"friction:{report.id}:ev{event.id}:p{pid}", msg, person_id=pid, kind="friction"):
+        key = f"friction:{report.id}:ev{event.id}:p{pid}"
+        if await ctx.notify(key, msg, person_id=pid, kind="friction", private=pid in hidden):
             sent += 1
     return sent
 

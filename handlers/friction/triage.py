@@ -212,7 +212,8 @@ async def reply_submit(request: Request, ctx: Ctx) -> Reply:
         ),
     )
     for pid in recipients:
-        await ctx.notify(f"friction:{report.id}:ev{event.id}:p{pid}", msg, person_id=pid, kind="friction")
+        key = f"friction:{report.id}:ev{event.id}:p{pid}"
+        await ctx.notify(key, msg, person_id=pid, kind="friction", private=report.reporter_id is None)
     ctx.audit("friction.reply", "friction_report", report.id)
     return Reply.say(f"Sent to the reporter of #{report.id}.")
 

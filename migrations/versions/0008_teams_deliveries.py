@@ -1,6 +1,6 @@
 """teams: cards of an outbox message already delivered (partial-failure retries, crash reconciliation)
 
-Revision ID: 0007_teams_deliveries
+Revision ID: 0008_teams_deliveries
 Revises: 0003_teams
 Create Date: 2026-11-23 22:45:00.000000
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import bot.db
 
-revision: str = "0007_teams_deliveries"
+revision: str = "0008_teams_deliveries"
 down_revision: str | Sequence[str] | None = "0003_teams"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.digest import Period
+from bot.outbox import scrub_private
 from bot.tables import AuditEntry
 from handlers.friction.metrics import friction_changes, friction_progress
 from handlers.friction.tables import FrictionEvent, FrictionHiddenFollower
@@ -112,3 +113,26 @@ async def test_what_changed_digest_lists_resolved_items_without_names(chat: Chat
     assert section is not None and section.kind == "what_changed"
     assert "Copying claim text" in section.lines[0] and "opens inside the claims system" in section.lines[0]
     assert "Eve" not in "\n".join(section.lines)
+
+
+async def test_delivered_messages_to_an_anonymous_reporter_are_scrubbed_from_the_outbox(chat: Chat, cast: Cast) -> None:
+    """After delivery, the outbox must not link the anonymous reporter to the report (key, text or recipient)."""
+    number = await file_by_form(cast.eve, share=False)
+    await cast.finn.acts("friction.vote", str(number))  # a named +1: an ordinary follower, not private
+    await cast.ana.acts("friction.take", f"{number}:1")
+    assert any("picked it up" in m for m in await inbox(chat, cast.eve))  # delivered (drains the outbox)
+    to_eve = [r for r in await chat.outbox(kind="friction") if r.person_id == cast.eve.person_id]
+    assert to_eve and all(r.private and r.status == "sent" for r in to_eve)
+    assert chat.rt.registry.jobs["core.scrub_private_outbox"]
+
+    async with chat.rt.db.session() as s:
+        assert await scrub_private(s) == len(to_eve)
+        await s.commit()
+    rows = await chat.outbox(kind="friction")
+    assert not [r for r in rows if r.person_id == cast.eve.person_id]
+    scrubbed = [r for r in rows if r.id in {x.id for x in to_eve}]
+    blob = json.dumps([r.payload for r in scrubbed]) + " ".join(r.key for r in scrubbed)
+    assert f"#{number}" not in blob and f"friction:{number}" not in blob and "picked it up" not in blob
+    assert all(r.user_id is None and r.platform_message_id is None for r in scrubbed)
+    # the named follower's row is untouched
+    assert any(r.person_id == cast.finn.person_id and not r.private for r in rows)

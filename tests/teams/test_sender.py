@@ -142,3 +142,11 @@ async def test_long_message_partly_sent_is_completed_without_resending_its_first
     assert len(cards) >= 3 and len({json.dumps(c, sort_keys=True) for c in cards}) == len(cards)  # none twice
     facts = [t for p in teams.connector.activities for t in p.texts if t.startswith("Item ")]
     assert [int(t.split(":")[0].split()[1]) for t in facts] == list(range(500))  # all, in order, once
+
+
+async def test_send_to_channel_without_a_workspace_uses_the_stored_tenant(teams: TeamsHarness) -> None:
+    """rollout.yml names channels without a tenant: the stored (authenticated) reference says which one."""
+    await teams.install(user="aad-0", where="channel")
+    teams.connector.clear()
+    msg_id = await _sender(teams).send_to_channel("", CHANNEL_ID, NOTE)
+    assert teams.connector.last(CHANNEL_ID).id == msg_id
