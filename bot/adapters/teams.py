@@ -151,6 +151,12 @@ def _mode(settings: Settings) -> tuple[bool | None, str]:
     """(emulator?, reason): None means Teams stays off."""
     if settings.microsoft_app_id:
         kind = (settings.microsoft_app_type or "SingleTenant").lower()
+        if kind == "userassignedmsi":
+            return None, (
+                "Teams: off (MicrosoftAppType=UserAssignedMSI is not supported: Uptake fetches its app token with "
+                "a client secret; register the bot as SingleTenant and set MicrosoftAppPassword and "
+                "MicrosoftAppTenantId)"
+            )
         if settings.microsoft_app_password is None:
             return None, "Teams: off (MicrosoftAppId is set but MicrosoftAppPassword is missing)"
         if kind == "singletenant" and not settings.microsoft_app_tenant_id:
@@ -170,6 +176,8 @@ async def mount(app: web.Application, rt: Runtime) -> str:
     """Add POST /api/messages and register the Teams sender when Teams is configured (or emulator mode)."""
     emulator, status = _mode(rt.settings)
     if emulator is None:
+        if rt.settings.microsoft_app_id:  # credentials that cannot work are a mistake to shout about
+            log.warning("%s", status)
         return status
     endpoint = TeamsEndpoint(rt, emulator=emulator)
     app.router.add_post("/api/messages", endpoint.messages)

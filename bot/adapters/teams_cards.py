@@ -67,6 +67,19 @@ def md(text: str) -> str:
     return breaks(re.sub("\ue002(\\d+)\ue003", lambda m: people[int(m.group(1))], out))
 
 
+_LINK = re.compile(r"\[([^\]\n]+)\]\((?:https?|mailto):[^)\s]+\)")
+_MARKS = re.compile(r"(?<![\w\\])[*_`]+(?=\S)|(?<=\S)[*_`]+(?![\w])")
+
+
+def bare(text: str) -> str:
+    """Uptake's text without its Markdown marks, for places Teams shows as plain text (an Action.Execute toast,
+    a notification summary); person text stays as written."""
+    out = []
+    for is_person, chunk in segments(text):
+        out.append(chunk if is_person else _MARKS.sub("", _LINK.sub(r"\1", chunk)))
+    return "".join(out)
+
+
 def breaks(text: str) -> str:
     """Card Markdown joins single newlines into one line (seen in Teams' renderer): make each one a break."""
     return _SINGLE_NEWLINE.sub("\n\n", text)
@@ -234,6 +247,27 @@ def message_cards(msg: Message, limit: int = CARD_LIMIT) -> list[dict[str, Any]]
 # ---------------------------------------------------------------- forms
 
 
+def _label(label: str) -> str:
+    return plain(label).strip().rstrip(":*").strip()[:80] or "this field"
+
+
+def required_message(kind: str, label: str) -> str:
+    """What a person reads next to an empty required field: it names the field (Teams shows it under the input,
+    and the server repeats it when an old client sends the card without checking)."""
+    name = _label(label)
+    if kind == "multi_select":
+        return f"Please choose at least one option for “{name}”."
+    if kind == "select":
+        return f"Please choose an option for “{name}”."
+    if kind == "number":
+        return f"Please enter a number for “{name}”."
+    if kind == "date":
+        return f"Please pick a date for “{name}”."
+    if kind == "time":
+        return f"Please pick a time for “{name}”."
+    return f"Please fill in “{name}”."
+
+
 def _input(f: FormField) -> dict[str, Any]:
     iid = f"f.{f.name}"
     base: dict[str, Any] = {"id": iid, "label": plain(f.label), "isRequired": f.required}
@@ -246,7 +280,7 @@ def _input(f: FormField) -> dict[str, Any]:
             el["maxLength"] = f.max_length
         if initial not in (None, ""):
             el["value"] = str(initial)
-        el["errorMessage"] = "Please fill this in" + (f" (at most {f.max_length} characters)." if f.max_length else ".")
+        el["errorMessage"] = required_message(f.kind, f.label)
         return el
     if f.kind in ("select", "multi_select"):
         multi = f.kind == "multi_select"
@@ -256,29 +290,29 @@ def _input(f: FormField) -> dict[str, Any]:
             "isMultiSelect": multi,
             "style": "expanded" if multi or len(f.options) <= 4 else "compact",
             "choices": [{"title": plain(o.label)[:200], "value": o.value} for o in f.options],
-            "errorMessage": "Please choose " + ("at least one option." if multi else "an option."),
+            "errorMessage": required_message(f.kind, f.label),
         }
         if initial not in (None, "", []):
             el["value"] = ",".join(initial) if isinstance(initial, list | tuple) else str(initial)
         return el
     if f.kind == "number":
-        el = {"type": "Input.Number", **base, "errorMessage": "Please enter a number."}
+        el = {"type": "Input.Number", **base, "errorMessage": required_message(f.kind, f.label)}
         if f.min_value is not None:
             el["min"] = f.min_value
         if f.max_value is not None:
             el["max"] = f.max_value
         if f.min_value is not None and f.max_value is not None:
-            el["errorMessage"] = f"Please enter a number from {f.min_value:g} to {f.max_value:g}."
+            el["errorMessage"] = f"“{_label(f.label)}” needs a number from {f.min_value:g} to {f.max_value:g}."
         if initial is not None:
             el["value"] = initial
         return el
     if f.kind == "date":
-        el = {"type": "Input.Date", **base, "errorMessage": "Please pick a date."}
+        el = {"type": "Input.Date", **base, "errorMessage": required_message(f.kind, f.label)}
         if initial:
             el["value"] = str(initial)
         return el
     if f.kind == "time":
-        el = {"type": "Input.Time", **base, "errorMessage": "Please pick a time."}
+        el = {"type": "Input.Time", **base, "errorMessage": required_message(f.kind, f.label)}
         if initial:
             el["value"] = str(initial)
         return el
@@ -291,6 +325,8 @@ def _input(f: FormField) -> dict[str, Any]:
         "valueOff": "false",
         "value": "true" if initial else "false",
     }
+    if not f.hint:
+        del el["label"]  # the title beside the box already says it (Teams showed the words twice)
     el["isRequired"] = False  # an unticked box is an answer, not a missing one
     return el
 
@@ -315,6 +351,7 @@ def form_card(form: Form) -> dict[str, Any]:
         s=form.state,
         k={f.name: f.kind for f in form.fields},
         r=[f.name for f in form.fields if f.required and f.kind != "checkbox"],
+        l={f.name: _label(f.label) for f in form.fields},
     )
     submit = _execute(plain(form.submit_label)[:80], data, Style.primary)
     return card(body, fallback=plain(form.title), actions=[submit])
@@ -345,28 +382,39 @@ def read_submit(data: Any) -> Action | Submission | SubmitProblem | None:
         return Action(str(meta.get("a", "")), str(choice))
     if kind == "f":
         kinds = meta.get("k") if isinstance(meta.get("k"), dict) else {}
+        labels = meta.get("l") if isinstance(meta.get("l"), dict) else {}
         required = set(meta.get("r") or [])
         values: dict[str, Any] = {}
         problems: list[str] = []
         for name, field_kind in kinds.items():
-            value, problem = coerce(str(field_kind), data.get(f"f.{name}"), name in required)
+            label = str(labels.get(name) or name)
+            value, problem = coerce(str(field_kind), data.get(f"f.{name}"), name in required, label)
             if problem:
-                problems.append(f"{name}: {problem}")
+                problems.append(problem)
             values[name] = value
         if problems:
-            return SubmitProblem("Some answers need another look: " + "; ".join(problems))
+            return SubmitProblem(" ".join(problems) + " Then press the button again.")
         return Submission(str(meta.get("f", "")), values, str(meta.get("s", "")))
     return None
 
 
-def coerce(kind: str, raw: Any, required: bool) -> tuple[Any, str | None]:
-    """Teams sends every input as a string (multi-select comma-joined); give handlers the field's type."""
+TEXT_KINDS = ("short_text", "long_text")
+
+
+def coerce(kind: str, raw: Any, required: bool, label: str = "this field") -> tuple[Any, str | None]:
+    """Teams sends every input as a string (multi-select comma-joined); give handlers the field's type.
+
+    An empty required *text* field reaches the capability as "" (as whitespace-only text does from Slack), so its
+    own validation message wins and shows next to the field; other kinds cannot be read without a value and get
+    the field-specific message the card shows under the input."""
     text = "" if raw is None else str(raw).strip()
     if kind == "checkbox":
         return text.lower() == "true", None
     if not text:
+        if required and kind in TEXT_KINDS:
+            return "", None
         if required:
-            return None, "this field is required"
+            return None, required_message(kind, label)
         return ([] if kind == "multi_select" else None), None
     if kind == "multi_select":
         return [part for part in (p.strip() for p in text.split(",")) if part], None
@@ -374,16 +422,16 @@ def coerce(kind: str, raw: Any, required: bool) -> tuple[Any, str | None]:
         try:
             num = float(text)
         except ValueError:
-            return None, "please enter a number"
+            return None, f"“{label}” needs a number, like 12."
         return (int(num) if num.is_integer() else num), None
     if kind == "date":
         try:
             return dt.date.fromisoformat(text[:10]).isoformat(), None
         except ValueError:
-            return None, "please use a date like 2026-11-23"
+            return None, f"“{label}” needs a date like 2026-11-23."
     if kind == "time":
         try:
             return dt.time.fromisoformat(text[:5]).strftime("%H:%M"), None
         except ValueError:
-            return None, "please use a time like 14:30"
+            return None, f"“{label}” needs a time like 14:30."
     return text, None

@@ -9,7 +9,9 @@ installed"). `403 MessageWritesBlocked` means the person blocked or removed the 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -19,21 +21,23 @@ from sqlalchemy import select
 
 from bot.adapters import teams_store as store
 from bot.adapters.teams_auth import ConnectorPool
-from bot.adapters.teams_cards import CARD_CONTENT_TYPE, message_cards
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, bare, message_cards
 from bot.adapters.teams_store import TeamsConversation as TC
 from bot.adapters.teams_throttle import SendBudget
-from bot.model import Identity, Message, plain
+from bot.model import Identity, Message
 from bot.runtime import Runtime, SendError
 
 log = logging.getLogger("uptake.teams")
 
 TRANSIENT = {412, 429, 500, 502, 503, 504}
+KEEP_DELIVERIES = dt.timedelta(days=14)  # longer than any outbox retry or lease; then the records go
+PRUNE_EVERY = dt.timedelta(hours=1)
 MAX_INLINE_WAIT = 2.0  # longer waits go back to the outbox as a retry, so one busy chat never stalls the worker
 
 
 def card_activities(message: Message, cards: list[dict[str, Any]] | None = None) -> list[Activity]:
     """One message activity per card (long messages become several)."""
-    summary = plain(message.text)[:200]
+    summary = bare(message.text)[:200]
     return [
         Activity(
             type=ActivityTypes.message,
@@ -81,11 +85,19 @@ class TeamsSender:
 
     platform = "teams"
 
-    def __init__(self, rt: Runtime, pool: ConnectorPool, budget: SendBudget | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        pool: ConnectorPool,
+        budget: SendBudget | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.rt = rt
         self.pool = pool
+        self.sleep = sleep  # injectable with the budget's clock, so tests wait in simulated time
         # The runtime's clock, so tests move the budget's windows with the same FrozenClock as the outbox.
         self.budget = budget or SendBudget(clock=lambda: rt.clock.now().timestamp())
+        self._pruned_at = dt.datetime.min.replace(tzinfo=dt.UTC)
         self._cards: tuple[Message, list[dict[str, Any]]] | None = None
         self._prepared: dict[tuple[str, str], tuple[str, str]] = {}  # (tenant, aad) -> (conversation, serviceUrl)
 
@@ -135,7 +147,7 @@ class TeamsSender:
                     await session.commit()
                 conversation_id, service_url = row.conversation_id, row.service_url
         try:
-            return await self.post(conversation_id, tenant, service_url, message)
+            return await self.post(conversation_id, tenant, service_url, message, ref=ref)
         except SendError as e:
             if e.unreachable:
                 async with self.rt.db.session() as session:
@@ -152,23 +164,40 @@ class TeamsSender:
             if row is None or not row.active or (workspace and row.tenant_id != workspace):
                 raise SendError("Teams: Uptake is not installed in that channel", transient=False)
             conversation_id, service_url, tenant = row.conversation_id, row.service_url, row.tenant_id
-        return await self.post(conversation_id, tenant, service_url, message)
+        return await self.post(conversation_id, tenant, service_url, message, ref=ref)
 
-    async def post(self, conversation_id: str, tenant: str, service_url: str, message: Message) -> str:
+    async def post(
+        self, conversation_id: str, tenant: str, service_url: str, message: Message, *, ref: str | None = None
+    ) -> str:
         """Send every card of `message`; returns the first activity id."""
-        return await self.post_activities(conversation_id, tenant, service_url, self._activities(message))
+        return await self.post_activities(conversation_id, tenant, service_url, self._activities(message), ref=ref)
 
     async def post_activities(
-        self, conversation_id: str, tenant: str, service_url: str, activities: list[Activity]
+        self,
+        conversation_id: str,
+        tenant: str,
+        service_url: str,
+        activities: list[Activity],
+        *,
+        ref: str | None = None,
     ) -> str:
+        """Send the activities in order. With `ref` (an outbox row) and several cards (a long message), each
+        accepted card is recorded, so the outbox's retry after a later card failed sends only the missing ones.
+        (A crash between Teams accepting a card and the record is still resent, as the outbox flags it.)"""
         client = self.pool.connector(service_url)
-        first = ""
-        for activity in activities:
+        delivered: dict[int, str] = {}
+        if ref and len(activities) > 1:
+            async with self.rt.db.session() as session:
+                delivered = {i: row.activity_id for i, row in (await store.delivered_parts(session, ref)).items()}
+        first = delivered.get(0, "")
+        for i, activity in enumerate(activities):
+            if i in delivered:
+                continue
             wait = self.budget.reserve(conversation_id, tenant)
             if wait > MAX_INLINE_WAIT:
                 raise SendError("Teams send budget exhausted for now", transient=True, retry_after=wait)
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self.sleep(wait)
             try:
                 res = await client.conversations.send_to_conversation(conversation_id, activity)
             except Exception as e:
@@ -178,8 +207,20 @@ class TeamsSender:
                 log.warning("teams send failed conversation=%s: %s", conversation_id[:40], err)
                 raise err from None
             self.budget.succeeded(conversation_id)
-            first = first or (getattr(res, "id", None) or "")
+            activity_id = getattr(res, "id", None) or ""
+            first = first or activity_id
+            if ref and len(activities) > 1:
+                await self._record(ref, i, len(activities), activity_id)
         return first
+
+    async def _record(self, ref: str, part: int, parts: int, activity_id: str) -> None:
+        now = self.rt.clock.now()
+        async with self.rt.db.session() as session:
+            session.add(store.TeamsDelivery(ref=ref, part=part, parts=parts, activity_id=activity_id, at=now))
+            if now - self._pruned_at > PRUNE_EVERY:
+                self._pruned_at = now
+                await store.prune_deliveries(session, now - KEEP_DELIVERIES)
+            await session.commit()
 
     async def open_personal(
         self,
@@ -203,7 +244,7 @@ class TeamsSender:
         if wait > MAX_INLINE_WAIT:
             raise SendError("Teams send budget exhausted for now", transient=True, retry_after=wait)
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
         try:
             result = await self.pool.connector(service_url).conversations.create_conversation(params)
         except Exception as e:

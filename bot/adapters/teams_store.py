@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, UniqueConstraint, select, update
+from sqlalchemy import JSON, Index, String, UniqueConstraint, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,6 +52,29 @@ class TeamsMember(Base):
     service_url: Mapped[str] = mapped_column(String(300))
     team_id: Mapped[str | None] = mapped_column(String(256), default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TeamsDelivery(Base):
+    """One card of a long outbox message that Teams accepted: a message of several activities whose later card
+    failed is retried by the outbox, and the retry sends only the cards still missing."""
+
+    __tablename__ = "teams_deliveries"
+
+    ref: Mapped[str] = mapped_column(String(200), primary_key=True)  # the outbox's "outbox:<id>"
+    part: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    parts: Mapped[int] = mapped_column()  # how many cards the message has
+    activity_id: Mapped[str] = mapped_column(String(256))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+async def delivered_parts(session: AsyncSession, ref: str) -> dict[int, TeamsDelivery]:
+    rows = await session.scalars(select(TeamsDelivery).where(TeamsDelivery.ref == ref))
+    return {row.part: row for row in rows}
+
+
+async def prune_deliveries(session: AsyncSession, before: dt.datetime) -> None:
+    """Progress records are needed only while the outbox may still retry or reconcile their message."""
+    await session.execute(delete(TeamsDelivery).where(TeamsDelivery.at < before))
 
 
 async def save_reference(
@@ -114,12 +137,21 @@ async def save_member(
     team_id: str | None,
     now: dt.datetime,
 ) -> None:
-    row = await member(session, tenant_id, aad_id)
-    if row is None:
-        row = TeamsMember(tenant_id=tenant_id, aad_object_id=aad_id)
-        session.add(row)
-    row.user_id, row.bot_id, row.name, row.service_url, row.updated_at = user_id, bot_id, name[:200], service_url, now
-    row.team_id = team_id or row.team_id
+    """Insert or refresh a roster member. Writes before it reads: on SQLite a transaction that read first cannot
+    upgrade to writing while another turn writes ("database is locked" at once, without waiting)."""
+    values: dict[str, Any] = dict(user_id=user_id, bot_id=bot_id, name=name[:200], service_url=service_url)
+    values["updated_at"] = now
+    if team_id:
+        values["team_id"] = team_id
+    res = await session.execute(
+        update(TeamsMember)
+        .where(TeamsMember.tenant_id == tenant_id, TeamsMember.aad_object_id == aad_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(TeamsMember(tenant_id=tenant_id, aad_object_id=aad_id, **values))
+        await session.flush()
 
 
 async def deactivate(session: AsyncSession, conversation_id: str) -> TeamsConversation | None:

@@ -2,15 +2,18 @@
 
 Kinds handled: messages (personal; @mentions in channels and group chats), card submits (Action.Submit message
 activities and `adaptiveCard/action` invokes), message actions (`composeExtension/fetchTask` / `submitAction`),
+dialogs (`task/fetch` / `task/submit`),
 and install / uninstall (`conversationUpdate`, `installationUpdate`). Anything else: 200 with no reply, and
 unknown invokes get 501 as botbuilder's own ActivityHandler answers them. Nothing here decides product behaviour.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -18,9 +21,9 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters import teams_store as store
-from bot.adapters.teams_cards import CARD_CONTENT_TYPE, SubmitProblem, form_card, read_submit
-from bot.adapters.teams_sender import TeamsSender, card_activities
-from bot.model import Identity, Message, Place, Reply, Request, Section, Shortcut, Text, Where, plain
+from bot.adapters.teams_cards import CARD_CONTENT_TYPE, SubmitProblem, bare, form_card, read_submit
+from bot.adapters.teams_sender import TRANSIENT, TeamsSender, card_activities, classify, status_of
+from bot.model import Identity, Message, Place, Reply, Request, Section, Shortcut, Submission, Text, Where, plain
 from bot.people import resolve_person
 from bot.router import handle, home_view
 from bot.runtime import Runtime
@@ -29,6 +32,8 @@ from bot.tables import ProcessedEvent
 log = logging.getLogger("uptake.teams")
 
 EXPIRED = "This card has expired (it belongs to an older message). Type `help` to see what you can do now."
+IN_TURN_TRIES = 3
+IN_TURN_MAX_WAIT = 4.0  # seconds one in-turn reply may wait for its slot or a retry
 ROSTER_PAGES = 50  # 100 members a page: teams up to 5,000 people are read at install
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -100,6 +105,9 @@ class UptakeTeamsBot:
         self.rt = rt
         self.sender = sender
         self._known_refs: set[tuple[str, str]] = set()  # (conversation id, serviceUrl) already stored
+        # Roster saves read then write many rows: one at a time per process, since two SQLite transactions that
+        # both read first cannot both upgrade to writing ("database is locked" without waiting).
+        self._roster_lock = asyncio.Lock()
 
     async def on_turn(self, ctx: TurnContext) -> None:
         a = ctx.activity
@@ -163,13 +171,16 @@ class UptakeTeamsBot:
             updated = await self.deliver(ctx, reply, request)
             if updated is not None:
                 return 200, {"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": updated}
-            return 200, _message_response(plain(reply.text).split("\n", 1)[0][:120] or "Done.")
-        if name in ("composeExtension/fetchTask", "composeExtension/submitAction"):
+            return 200, _message_response(bare(reply.text).split("\n", 1)[0][:120] or "Done.")
+        if name in ("composeExtension/fetchTask", "composeExtension/submitAction", "task/fetch", "task/submit"):
             return 200, await self.message_action(ctx, name, value)
         return 501, None
 
     async def message_action(self, ctx: TurnContext, name: str, value: dict[str, Any]) -> dict[str, Any]:
-        """A message action (Teams' message shortcut): Shortcut on fetch, the form's Submission on submit."""
+        """A dialog (task module): a message action (Teams' message shortcut) is a Shortcut on fetch; a dialog
+        opened from a card button (`task/fetch`) and every dialog submit carry our card data: an Action or a form's
+        Submission. A form in the reply opens (or re-opens, with its errors) as the dialog; anything else closes it
+        with a short message."""
         a = ctx.activity
         if name == "composeExtension/fetchTask":
             payload = value.get("messagePayload") or {}
@@ -205,7 +216,7 @@ class UptakeTeamsBot:
         if reply.message is not None and len(reply.message.blocks) > 0:
             messages = [reply.message, *reply.follow_ups]
             await self.send_private(ctx, request, [act for m in messages for act in card_activities(m)])
-        return _task_message(plain(reply.text)[:500] or "Done.")
+        return _task_message(bare(reply.text)[:500] or "Done.")
 
     # ------------------------------------------------------------ install / uninstall
 
@@ -248,7 +259,7 @@ class UptakeTeamsBot:
                     ),
                 ),
             )
-        await ctx.send_activities(card_activities(welcome))
+        await self.send(ctx, card_activities(welcome))
 
     async def bot_removed(self, ctx: TurnContext) -> None:
         a = ctx.activity
@@ -286,23 +297,26 @@ class UptakeTeamsBot:
 
     async def save_members(self, a: Activity, members: list[Any]) -> None:
         tenant, team_id, now = _tenant(a), _team_id(a), self.rt.clock.now()
-        async with self.rt.db.session() as session:
+        async with self._roster_lock, self.rt.db.session() as session:
             for m in members:
                 aad = getattr(m, "aad_object_id", None)
                 if not aad or m.id == a.recipient.id:
                     continue
                 name = str(getattr(m, "name", "") or "")
-                await store.save_member(
-                    session,
-                    tenant_id=tenant,
-                    aad_id=str(aad),
-                    user_id=str(m.id),
-                    bot_id=str(a.recipient.id),
-                    name=name,
-                    service_url=a.service_url,
-                    team_id=team_id,
-                    now=now,
-                )
+                fields = dict(user_id=str(m.id), bot_id=str(a.recipient.id), name=name, service_url=a.service_url)
+                # Teams sends conversationUpdate and installationUpdate for one install at once (the playground
+                # does, too): both turns read the roster, so a member row may appear between our read and insert.
+                for attempt in range(2):
+                    try:
+                        async with session.begin_nested():
+                            await store.save_member(
+                                session, tenant_id=tenant, aad_id=str(aad), team_id=team_id, now=now, **fields
+                            )
+                            await session.flush()
+                        break
+                    except IntegrityError:
+                        if attempt:
+                            raise
                 await resolve_person(session, Identity("teams", tenant, str(aad), display_name=name), now)
             await session.commit()
 
@@ -334,9 +348,43 @@ class UptakeTeamsBot:
                 return  # a concurrent first activity from this conversation stored it; a later one refreshes it
         self._known_refs.add(key)
 
+    async def send(self, ctx: TurnContext, activities: list[Activity]) -> None:
+        """In-turn replies, one at a time, each within the conversation's send budget (shared with the outbox)."""
+        for activity in activities:
+            await self.within_budget(ctx, lambda activity=activity: ctx.send_activity(activity))
+
+    async def within_budget(self, ctx: TurnContext, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One in-turn call to the connector, counted against the same per-conversation and per-tenant budget as
+        the outbox's sends. A transient failure (429, 5xx) retries this call only, never the cards already sent
+        before it; waits stay short, because Teams expects the turn to finish within 15 s."""
+        a = ctx.activity
+        conversation, tenant = a.conversation.id.split(";messageid=", 1)[0], _tenant(a)
+        budget = self.sender.budget
+        for attempt in range(IN_TURN_TRIES):
+            wait = budget.reserve(conversation, tenant)
+            if wait > IN_TURN_MAX_WAIT:
+                log.warning("teams: in-turn reply over the send budget; waiting only %.1fs", IN_TURN_MAX_WAIT)
+            if wait > 0:
+                await self.sender.sleep(min(wait, IN_TURN_MAX_WAIT))
+            try:
+                result = await call()
+            except Exception as e:
+                status = status_of(e)
+                if status not in TRANSIENT or attempt == IN_TURN_TRIES - 1:
+                    raise
+                if status == 429:
+                    budget.throttled(conversation, classify(e).retry_after)
+                else:
+                    await self.sender.sleep(0.5 * (attempt + 1))
+                log.info("teams: in-turn reply answered %s; retrying it", status)
+                continue
+            budget.succeeded(conversation)
+            return result
+        return None
+
     async def say(self, ctx: TurnContext, reply: Reply) -> None:
         if reply.message:
-            await ctx.send_activities(card_activities(reply.message))
+            await self.send(ctx, card_activities(reply.message))
 
     async def deliver(self, ctx: TurnContext, reply: Reply, request: Request) -> dict[str, Any] | None:
         """Send the reply; returns the card that replaced the clicked one (for Action.Execute's response)."""
@@ -345,9 +393,12 @@ class UptakeTeamsBot:
         messages = ([reply.message] if reply.message else []) + list(reply.follow_ups)
         outgoing = [act for msg in messages for act in card_activities(msg)]
         replaced: dict[str, Any] | None = None
-        if clicked and reply.form is not None and reply.form.errors:
+        # A submitted form card is done, like a Slack modal that closes: its answer (or the next step's form)
+        # takes its place, so no live Send button is left behind in the chat.
+        submitted = isinstance(request.intent, Submission)
+        if clicked and reply.form is not None and (reply.form.errors or (submitted and not outgoing)):
             replaced = form_card(reply.form)  # validation errors: re-render the form the person submitted
-        elif clicked and reply.replace and outgoing:
+        elif clicked and (reply.replace or submitted) and outgoing:
             replaced = outgoing.pop(0).attachments[0].content  # the rest of a long message follows as new posts
         if replaced is not None:
             update = Activity(
@@ -355,12 +406,12 @@ class UptakeTeamsBot:
                 id=clicked,
                 attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=replaced)],
             )
-            await ctx.update_activity(update)
+            await self.within_budget(ctx, lambda: ctx.update_activity(update))
         if reply.form is not None and replaced is None:
             outgoing.append(
                 Activity(
                     type=ActivityTypes.message,
-                    summary=plain(reply.form.title)[:200],
+                    summary=bare(reply.form.title)[:200],
                     attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=form_card(reply.form))],
                 )
             )
@@ -369,14 +420,14 @@ class UptakeTeamsBot:
         if reply.private and _kind(a) != "personal" and reply.form is None:
             await self.send_private(ctx, request, outgoing)
         else:
-            await ctx.send_activities(outgoing)
+            await self.send(ctx, outgoing)
         return replaced
 
     async def send_private(self, ctx: TurnContext, request: Request, outgoing: list[Activity]) -> None:
         """A private reply to something said in a channel or group chat goes to the person's personal chat."""
         a = ctx.activity
         if _kind(a) == "personal":
-            await ctx.send_activities(outgoing)
+            await self.send(ctx, outgoing)
             return
         tenant, aad = _tenant(a), request.identity.user_id
         try:
@@ -391,9 +442,9 @@ class UptakeTeamsBot:
             await self.sender.post_activities(conversation_id, tenant, service_url, outgoing)
         except Exception as e:
             log.info("teams: private reply fell back to the thread (%s)", type(e).__name__)
-            await ctx.send_activities(outgoing)
+            await self.send(ctx, outgoing)
             return
-        await ctx.send_activities(card_activities(Message("I've answered you in our personal chat.")))
+        await self.send(ctx, card_activities(Message("I've answered you in our personal chat.")))
 
 
 def _message_response(text: str) -> dict[str, Any]:

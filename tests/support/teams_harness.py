@@ -243,19 +243,20 @@ class TeamsHarness:
     # ---------------------------------------------------------------- reading replies
 
     def replies(self, *, user: str = "aad-1", where: WhereKind = "personal") -> list[Posted]:
+        """What the person sees in that conversation, in order: a card replaced in place shows its latest state."""
         cid = self.conversation_id(user, where)
-        return [p for p in self.connector.activities if p.conversation_id.split(";")[0] == cid]
+        latest = {u.id: u for u in self.connector.updates}
+        return [
+            Posted(p.conversation_id, latest[p.id].activity, p.id) if p.id in latest else p
+            for p in self.connector.activities
+            if p.conversation_id.split(";")[0] == cid
+        ]
 
     def last_reply(self, *, user: str = "aad-1", where: WhereKind = "personal") -> Posted:
         found = self.replies(user=user, where=where)
         if not found:
             raise AssertionError(f"Uptake posted nothing to {user}'s {where} conversation")
-        latest = found[-1]
-        # A card replaced in place is what the person now sees.
-        for update in self.connector.updates:
-            if update.id == latest.id:
-                latest = Posted(update.conversation_id, update.activity, update.id)
-        return latest
+        return found[-1]
 
     def last_form(self, *, user: str = "aad-1", where: WhereKind = "personal") -> Posted:
         cid = self.conversation_id(user, where)

@@ -109,6 +109,7 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     conversation_id: str | None = None  # None: any conversation
     times: int = 1
+    after: int = 0  # let this many matching sends through first
 
 
 class MockConnector:
@@ -161,11 +162,12 @@ class MockConnector:
         retry_after: float | None = None,
         conversation_id: str | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """The next `times` sends (to `conversation_id`, or any) answer `status`."""
+        """The next `times` sends (to `conversation_id`, or any) answer `status`, after `after` succeeded ones."""
         body = {"error": {"code": code or str(status), "message": f"mock {status}"}}
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
-        self.failures.append(Failure(status, body, headers, conversation_id, times))
+        self.failures.append(Failure(status, body, headers, conversation_id, times, after))
 
     def block(self, conversation_id: str) -> None:
         """The person blocked the bot: every send there answers 403 MessageWritesBlocked."""
@@ -177,6 +179,9 @@ class MockConnector:
             return web.json_response(body, status=403)
         for f in self.failures:
             if f.times > 0 and f.conversation_id in (None, conversation_id):
+                if f.after > 0:
+                    f.after -= 1
+                    continue
                 f.times -= 1
                 return web.json_response(f.body, status=f.status, headers=f.headers)
         return None

@@ -68,7 +68,7 @@ def probe_registry() -> Registry:
 
     @probe.action("probe.pick")
     async def picked(request: Request, ctx: Ctx) -> Reply:
-        return Reply.say(f"You picked {lit(request.text)}.")
+        return Reply.say(f"You picked *{lit(request.text)}*.")
 
     @probe.command("survey", help="Open the check-in form")
     async def survey(request: Request, ctx: Ctx) -> Reply:
@@ -78,6 +78,8 @@ def probe_registry() -> Registry:
     async def survey_done(request: Request, ctx: Ctx) -> Reply:
         assert isinstance(request.intent, Submission)
         values = request.intent.values
+        if not values["title"]:
+            return Reply.invalid(SURVEY, {"title": "Tell us what slowed you down, even a word helps."})
         if values["title"].lower() == "bad":
             return Reply.invalid(SURVEY, {"title": "Please describe it in a few words."})
         facts = tuple(Fact(k, lit(repr(v))) for k, v in sorted(values.items()))
@@ -99,6 +101,13 @@ def probe_registry() -> Registry:
     @probe.command("notify", help="Queue a note to myself")
     async def notify(request: Request, ctx: Ctx) -> Reply:
         await ctx.notify(f"probe:{request.event_id}", Message("A note for later"), person_id=ctx.person.id)
+        return Reply.say("Queued.")
+
+    @probe.command("digest", help="Queue a long note to myself")
+    async def digest(request: Request, ctx: Ctx) -> Reply:
+        facts = tuple(Fact(f"Item {i}", lit(f"friction report number {i} " + "x" * 60)) for i in range(500))
+        note = Message("Your weekly digest", (Section(heading="Open reports", facts=facts),))
+        await ctx.notify(f"probe:{request.event_id}", note, person_id=ctx.person.id)
         return Reply.say("Queued.")
 
     @probe.shortcut("friction.report_message", "Report friction")

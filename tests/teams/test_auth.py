@@ -130,6 +130,15 @@ def test_credentials_missing_a_password_keep_teams_off() -> None:
     assert emulator is None and "MicrosoftAppPassword" in status
 
 
+def test_user_assigned_managed_identity_is_refused_with_what_to_do_instead() -> None:
+    from bot.adapters.teams import _mode
+    from bot.config import Settings
+
+    settings = Settings(host="0.0.0.0", microsoft_app_id="app", microsoft_app_type="UserAssignedMSI")
+    emulator, status = _mode(settings)
+    assert emulator is None and "UserAssignedMSI is not supported" in status and "SingleTenant" in status
+
+
 async def test_a_signed_activity_from_another_tenant_is_refused(teams_secure: TeamsHarness) -> None:
     activity = teams_secure.activity("message", text="help")
     activity["channelData"]["tenant"]["id"] = "other-tenant"

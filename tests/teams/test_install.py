@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import asyncio
+import logging
 
-from bot.adapters.teams_store import TeamsConversation
+import pytest
+from sqlalchemy import func, select
+
+from bot.adapters.teams_store import TeamsConversation, TeamsMember
 from bot.tables import PlatformIdentity
-from tests.support.teams_harness import CHANNEL_ID, TEAM_ID, TeamsHarness
+from tests.support.teams_harness import BOT, CHANNEL_ID, TEAM_ID, TeamsHarness
 
 
 async def test_personal_install_stores_the_reference_and_welcomes_with_the_home_view(teams: TeamsHarness) -> None:
@@ -67,3 +71,21 @@ async def test_connector_clients_are_built_once_for_many_turns(teams: TeamsHarne
         await teams.says("help", user=f"aad-{i}")
     endpoint = teams.runtime.extras["teams"]
     assert endpoint.pool.clients_built == 1  # one ConnectorClient per (serviceUrl, audience), not one per turn
+
+
+async def test_both_install_events_at_once_read_the_roster_without_a_failed_turn(
+    teams: TeamsHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Teams (and the Agents Playground) send conversationUpdate and installationUpdate for one install together."""
+    roster = [{"id": f"29:aad-{i}", "name": f"P{i}", "aadObjectId": f"aad-{i}"} for i in range(40)]
+    teams.connector.roster[TEAM_ID] = roster
+    update = teams.activity("conversationUpdate", user="aad-0", where="channel", membersAdded=[dict(BOT)])
+    install = teams.activity("installationUpdate", user="aad-0", where="channel", action="add")
+    with caplog.at_level(logging.ERROR, logger="uptake.teams"):
+        answers = await asyncio.gather(teams.send(update), teams.send(install))
+    assert [a.status for a in answers] == [200, 200]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert len(teams.connector.to(CHANNEL_ID)) == 1  # one welcome
+    async with teams.runtime.db.session() as session:
+        members = await session.scalar(select(func.count()).select_from(TeamsMember))
+    assert members == 40

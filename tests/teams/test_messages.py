@@ -82,7 +82,9 @@ async def test_select_routes_the_chosen_value(teams: TeamsHarness) -> None:
     choose = next(a for a in card.actions() if a["title"] == "Choose")
     data = {**choose["data"], "s.probe.pick": "review"}
     await teams.submit_card(data, reply_to=card.id)
-    assert "You picked review." in teams.last_reply().text
+    assert "You picked **review**." in teams.last_reply().text
+    answer = await teams.submit_card(data, reply_to=card.id, via="execute")
+    assert answer.body["value"] == "You picked review."  # Action.Execute's toast is plain text: no Markdown marks
 
 
 async def test_expired_button_gets_a_friendly_reply(teams: TeamsHarness) -> None:

@@ -3,6 +3,8 @@ person is unreachable, 429/5xx -> retried later (with Retry-After), channel post
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -120,6 +122,26 @@ async def test_send_to_channel_posts_where_the_bot_is_installed(teams: TeamsHarn
         await _sender(teams).send_to_channel(TENANT, "19:elsewhere@thread.tacv2", NOTE)
     with pytest.raises(SendError):
         await _sender(teams).send_to_channel("other-tenant", CHANNEL_ID, NOTE)
+
+
+async def test_long_message_partly_sent_is_completed_without_resending_its_first_cards(teams: TeamsHarness) -> None:
+    rt = teams.runtime
+    await teams.says("digest", user="aad-1")
+    teams.connector.clear()
+    teams.connector.fail(502, conversation_id=teams.personal("aad-1"), after=2)  # the third card fails
+    await drain(rt)
+    async with rt.db.session() as session:
+        row = await session.scalar(select(OutboxMessage))
+    assert row is not None and row.status == "pending" and len(teams.connector.activities) == 2
+    rt.clock.advance(seconds=120)  # type: ignore[attr-defined]
+    await drain(rt)
+    async with rt.db.session() as session:
+        row = await session.scalar(select(OutboxMessage))
+    cards = [p.activity["attachments"][0]["content"] for p in teams.connector.activities]
+    assert row is not None and row.status == "sent" and row.platform_message_id == teams.connector.activities[0].id
+    assert len(cards) >= 3 and len({json.dumps(c, sort_keys=True) for c in cards}) == len(cards)  # none twice
+    facts = [t for p in teams.connector.activities for t in p.texts if t.startswith("Item ")]
+    assert [int(t.split(":")[0].split()[1]) for t in facts] == list(range(500))  # all, in order, once
 
 
 async def test_send_to_channel_without_a_workspace_uses_the_stored_tenant(teams: TeamsHarness) -> None:

@@ -1,11 +1,16 @@
-"""Teams send budgets with an injected clock: per conversation 7/1 s, 8/2 s, 60/30 s, 1,800/h; 50/s per tenant."""
+"""Teams send budgets with an injected clock: per conversation 7/1 s, 8/2 s, 60/30 s, 1,800/h; 50/s per tenant;
+in-turn replies count against the same budget as the outbox."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.adapters.teams_throttle import SendBudget
+from tests.support.teams_harness import TENANT, TeamsHarness
 
 
 class Clock:
@@ -79,3 +84,52 @@ def test_429_backs_off_exponentially_with_bounded_jitter() -> None:
     budget.succeeded("conv-1")
     assert SendBudget(clock, rand=lambda: 0.0).throttled("c", retry_after=7) == 7  # never sooner than asked
     assert budget.reserve("conv-2", "t") == 0
+
+
+# ---------------------------------------------------------------- in-turn replies share the budget (real server)
+
+
+def _simulated_sleep(teams: TeamsHarness) -> list[float]:
+    """The sender's sleep moves the runtime's frozen clock (which the budget reads) instead of waiting."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        teams.runtime.clock.advance(seconds=seconds)
+
+    teams.runtime.senders["teams"].sleep = sleep
+    return waits
+
+
+async def test_in_turn_replies_count_against_and_wait_for_the_conversation_budget(teams: TeamsHarness) -> None:
+    waits = _simulated_sleep(teams)
+    start = teams.runtime.clock.now()
+    for i in range(9):  # nine questions in the same (frozen) instant, one card each
+        await teams.says(f"echo {i}")
+    assert len(teams.replies()) == 9
+    assert waits == [pytest.approx(1.0), pytest.approx(1.0)]  # 7 per second, then 8 per 2 s
+    assert (teams.runtime.clock.now() - start).total_seconds() == pytest.approx(2.0)
+    budget = teams.runtime.senders["teams"].budget  # the outbox's sender sees the same sends:
+    waits_for_outbox = [budget.reserve(teams.personal("aad-1"), TENANT) for _ in range(7)]
+    assert waits_for_outbox[:6] == [0] * 6 and waits_for_outbox[6] > 0  # 6 fit the 2 s window with the last two
+
+
+async def test_outbox_sends_hold_back_the_next_in_turn_reply(teams: TeamsHarness) -> None:
+    waits = _simulated_sleep(teams)
+    await teams.says("help")
+    budget = teams.runtime.senders["teams"].budget
+    for _ in range(6):  # the outbox fills the rest of this second's budget for the chat
+        assert budget.reserve(teams.personal("aad-1"), TENANT) == 0
+    await teams.says("echo hi")
+    assert waits == [pytest.approx(1.0)] and "hi" in teams.last_reply().text
+
+
+async def test_in_turn_429_retries_only_the_card_that_failed(teams: TeamsHarness) -> None:
+    waits = _simulated_sleep(teams)
+    teams.connector.fail(429, retry_after=2, conversation_id=teams.personal("aad-1"), after=1)
+    await teams.says("long")
+    cards = [json.dumps(p.activity["attachments"][0]["content"], sort_keys=True) for p in teams.replies()]
+    assert len(cards) >= 3 and len(set(cards)) == len(cards)  # every card once, the first not resent
+    facts = [t for p in teams.replies() for t in p.texts if t.startswith("Item ")]
+    assert [int(t.split(":")[0].split()[1]) for t in facts] == list(range(500))
+    assert any(2.0 <= w <= 2.4 for w in waits)  # Retry-After honoured (plus jitter) before the retry
