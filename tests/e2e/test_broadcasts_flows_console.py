@@ -200,3 +200,24 @@ async def test_console_second_lead_approves_and_the_reminder_reaches_who_has_not
     assert "noted that you've read" in ben_out.getvalue()
     await ana.turn("broadcasts")
     assert "Acknowledged: 1 (33%)" in out.getvalue()
+
+
+async def test_console_muted_broadcasts_stay_away_but_a_mandatory_one_arrives(runtime: Runtime) -> None:
+    sender = await setup(runtime)
+    ben_out = io.StringIO()
+    ben = ConsoleChat(runtime, READER, out=ben_out, read=Typing([]))
+    await ben.turn("settings mute broadcast")
+    assert "muted" in ben_out.getvalue()
+    out = io.StringIO()
+    normal = ["Routine: new report layout", *ANSWERS[1:]]
+    mandatory = ["Mandatory: payout rule", *ANSWERS[1:-1], "yes"]
+    ana = ConsoleChat(runtime, LEAD, out=out, read=Typing([*normal, *mandatory]))
+    for _ in range(2):
+        await ana.turn("broadcast")
+        await ana.turn(number_of(ana, "Send now"))
+    await drain(runtime)
+    got = [m.text for m in sender.read_new(READER.user_id, 0)[0]]
+    assert len(got) == 1 and "Mandatory: payout rule" in got[0]
+    assert len(sender.read_new(LEAD.user_id, 0)[0]) == 2  # Ana muted nothing
+    await ana.turn("broadcasts")
+    assert "Not sent (muted): 1" in out.getvalue()
