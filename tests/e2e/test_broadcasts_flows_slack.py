@@ -444,3 +444,44 @@ async def test_with_many_workspaces_channel_posts_go_to_the_authors_workspace(sl
         async with slack.rt.db.session() as session:
             failed = list(await session.scalars(select(OutboxMessage.error).where(OutboxMessage.status == "failed")))
         assert failed == []
+
+
+# ---------------------------------------------------------------- the monthly review
+
+
+async def test_monthly_review_edited_and_approved_is_posted_and_a_skipped_one_is_not(slack: SlackDriver) -> None:
+    await setup(slack)
+    await rollout_config(slack, channels={"slack": {"announce": [ANNOUNCE]}, "teams": {"announce": []}})
+    slack.rt.clock.set(dt.datetime(2026, 12, 1, 7, 0, 10, tzinfo=dt.UTC))  # Tue 1 Dec, 09:00 Helsinki
+    assert any(r.startswith("broadcasts.monthly_review@") for r in (await run_due(slack.rt))["done"])
+    await deliver(slack)
+    [draft] = [d for d in dms_to(slack, LEAD) if "Draft for your approval: Monthly review" in d.text]
+    assert "November 2026" in draft.text and "Adoption and value" in draft.text
+    assert "Note a workflow change" not in draft.text  # a weekly-update thing
+
+    opened = slack.api.count("views.open")
+    await click(slack, draft, "Edit", user=LEAD, channel="D9")
+    view = await slack.api.wait("views.open", opened + 1)
+    assert "Adoption and value" in str(view.blocks)  # the draft's text, to change
+    resp = await slack.submit_view(view, {"body": "November in one line: " + NASTY}, user=LEAD)
+    assert resp.status == 200 and not resp.body, resp.body
+    await slack.idle()
+    saved = with_button(slack, "Approve & send")
+    assert "This is what will be posted" in saved.text and "&lt;!channel&gt;" in saved.text
+    await click(slack, saved, "Approve & send", user=LEAD)
+    await deliver(slack)
+    [post] = [c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]
+    assert "Monthly review" in post.text and "November in one line: Saved an hour" in post.text
+    assert "<!channel>" not in post.text and "<@U123>" not in post.text and "&lt;@U123&gt;" in post.text
+
+    slack.rt.clock.set(dt.datetime(2027, 1, 1, 7, 0, 10, tzinfo=dt.UTC))  # Fri 1 Jan 2027: the first business day
+    await run_due(slack.rt)
+    await deliver(slack)
+    [draft] = [d for d in dms_to(slack, LEAD) if "Draft for your approval: Monthly review" in d.text][1:]
+    assert "December 2026" in draft.text
+    await click(slack, draft, "Skip this time", user=LEAD, channel="D9")
+    assert "Skipped" in last_answer(slack)
+    await deliver(slack)
+    assert len([c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]) == 1
+    listing = await say(slack, "updates")
+    assert "Monthly review" in listing.text and "skipped" in listing.text and "sent" in listing.text

@@ -274,3 +274,30 @@ async def test_weekly_update_approved_goes_to_the_teams_channel_and_a_skipped_on
     assert len(posts) == 1 and "Weekly update" in posts[0].text and "30 Nov" in posts[0].text
     await teams.says("updates", user="aad-1")
     assert teams.last_reply(user="aad-1").text.count("Weekly update") == 1
+
+
+# ---------------------------------------------------------------- the monthly review
+
+
+async def test_monthly_review_approved_goes_to_the_teams_channel_and_a_skipped_one_does_not(
+    teams: TeamsHarness,
+) -> None:
+    await setup(teams)
+    await teams.install(user=LEAD, where="channel")
+    await rollout_config(teams, channels=IN_CHANNEL)
+    teams.connector.clear()
+    firsts = (dt.datetime(2026, 12, 1, 7, 0, 10, tzinfo=dt.UTC), dt.datetime(2027, 1, 1, 7, 0, 10, tzinfo=dt.UTC))
+    for month, at in enumerate(firsts):  # the first business days of December and January, 09:00 Helsinki
+        teams.runtime.clock.set(at)
+        assert any(r.startswith("broadcasts.monthly_review@") for r in (await run_due(teams.runtime))["done"])
+        await deliver(teams)
+        draft = said_to(teams, LEAD, "Draft for your approval: Monthly review")[-1]
+        assert ("December 2026" if month else "November 2026") in draft.text
+        await teams.click("Skip this time" if month else "Approve & send", user=LEAD, on=draft)
+        again = await teams.click("Approve & send", user=LEAD, on=draft, via="execute")
+        assert "already" in str(again.body)
+        await deliver(teams)
+    posts = teams.replies(user=LEAD, where="channel")
+    assert len(posts) == 1 and "Monthly review" in posts[0].text and "November 2026" in posts[0].text
+    await teams.says("updates", user="aad-1")
+    assert teams.last_reply(user="aad-1").text.count("Monthly review") == 1
