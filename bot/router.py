@@ -13,6 +13,7 @@ import secrets
 import unicodedata
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Ctx
 from bot.model import (
@@ -31,7 +32,7 @@ from bot.model import (
     UserError,
     lit,
 )
-from bot.people import resolve_person, role_of
+from bot.people import Duplicate, load_caller, resolve_person, role_of
 from bot.permissions import Denied
 from bot.registry import CommandSpec
 from bot.runtime import Runtime
@@ -85,14 +86,13 @@ def _too_long(rt: Runtime, request: Request) -> Reply | None:
 async def _handle(rt: Runtime, request: Request) -> Reply:
     key = request.event_id[:200] if request.event_id else None
     async with rt.db.session() as session:
-        # A cheap read first: a platform retry of something already handled costs one lookup.
-        if key and await session.get(ProcessedEvent, key) is not None:
+        # One read first: the person, rollout and role, and whether a platform retry of this was already handled.
+        try:
+            ctx = await _context(rt, session, request.identity, key)
+        except Duplicate:
             log.info("duplicate event ignored key=%s", key)
             return Reply.nothing()
-        rollout = await rt.default_rollout(session)
-        person, link = await resolve_person(session, request.identity, rt.clock.now())
-        role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
-        ctx = Ctx(runtime=rt, session=session, person=person, identity=request.identity, rollout=rollout, role=role)
+        rollout = ctx.rollout
         rollout_id = rollout.id
         try:
             reply = await dispatch(request, ctx)
@@ -124,10 +124,8 @@ async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
     A section that fails is left out and logged, so one broken capability never blanks the whole home.
     """
     async with rt.db.session() as session:
-        rollout = await rt.default_rollout(session)
-        person, link = await resolve_person(session, identity, rt.clock.now())
-        role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
-        ctx = Ctx(runtime=rt, session=session, person=person, identity=identity, rollout=rollout, role=role)
+        ctx = await _context(rt, session, identity, None)
+        rollout, role = ctx.rollout, ctx.role
         blocks: list[Block] = [
             Section(heading=f"Uptake — {lit(rollout.name)}", text=f"Phase: *{rollout.phase}*. You are {role.label}.")
         ]
@@ -139,6 +137,25 @@ async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
         blocks.extend(help_blocks(ctx))
         await session.commit()
         return blocks
+
+
+async def _context(rt: Runtime, session: AsyncSession, identity: Identity, key: str | None) -> Ctx:
+    """The request's context: one query on the usual path, the creating slow path on first contact.
+
+    Raises `Duplicate` if `key` was already processed.
+    """
+    now = rt.clock.now()
+    admins = rt.settings.admin_identities()
+    caller = await load_caller(session, identity, now, slug=rt.settings.rollout, admins=admins, key=key)
+    if caller is not None:
+        person, rollout, role = caller.person, caller.rollout, caller.role
+    else:
+        if key and await session.get(ProcessedEvent, key) is not None:
+            raise Duplicate(key)
+        rollout = await rt.default_rollout(session)
+        person, link = await resolve_person(session, identity, now)
+        role = await role_of(session, person, link, rollout, admins)
+    return Ctx(runtime=rt, session=session, person=person, identity=identity, rollout=rollout, role=role)
 
 
 async def _audit_denial(rt: Runtime, request: Request, rollout_id: int, denied: Denied) -> None:
