@@ -12,6 +12,7 @@ import logging
 import secrets
 import unicodedata
 
+from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +42,8 @@ from bot.tables import AuditEntry, ProcessedEvent
 log = logging.getLogger("uptake.router")
 
 _CONTROL = {"Cc", "Cf", "Co", "Cs"}
+# A plain Core insert (no unit-of-work flush); a key already there raises IntegrityError, like the ORM add did.
+_RECORD_KEY = insert(ProcessedEvent.__table__).values(key=bindparam("key"), at=bindparam("at"))
 
 
 def clean_text(text: str) -> str:
@@ -107,9 +110,8 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
             # The key is written last, in the handler's transaction: effects and key commit together, and on
             # SQLite the write lock is not held while the handler runs. A concurrent duplicate fails here.
             await session.flush()
-            session.add(ProcessedEvent(key=key, at=rt.clock.now()))
             try:
-                await session.flush()
+                await session.execute(_RECORD_KEY, {"key": key, "at": rt.clock.now()})
             except IntegrityError:
                 await session.rollback()
                 log.info("concurrent duplicate ignored key=%s", key)
