@@ -1,5 +1,6 @@
-"""The shared request path alone: `bot.router.handle` for `help` (a DM and a slash command, 20 people), in process,
-no HTTP. Prints ms per request (p50/p99/mean, and process CPU ms per request) and, with `--profile`, the top of a cProfile by cumulative time.
+"""The shared request path alone: `bot.router.handle` for `help` (a DM and a slash command, 20 people), in
+process, no HTTP. Prints ms per request (p50/p99/mean) and the process CPU ms per request (all threads; steadier
+than wall time on a shared machine); with `--profile`, the top of a cProfile (`--sort cumulative|tottime`).
 
     python bench/router_path.py                                     # SQLite in a temp dir
     python bench/router_path.py --db postgresql://postgres@127.0.0.1:5432/test --profile
