@@ -60,11 +60,15 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+            # The pool's rollback-on-return is one more hop to aiosqlite's thread per request even when nothing is
+            # open; `_sqlite_reset` rolls back only a connection that is still inside a transaction.
+            kwargs["pool_reset_on_return"] = None
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "reset", _sqlite_reset)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -92,6 +96,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_reset(dbapi_conn: Any, record: Any, state: Any) -> None:
+    """Return a connection to the pool clean: roll back only if a transaction is still open (read in process)."""
+    if state.terminate_only:
+        return
+    if getattr(record.driver_connection, "in_transaction", True):
+        dbapi_conn.rollback()
 
 
 def alembic_config(url: str) -> Any:

@@ -6,15 +6,17 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.model import Identity, Role, UserError
-from bot.tables import Membership, Person, PlatformIdentity, Rollout
+from bot.tables import Membership, Person, PlatformIdentity, ProcessedEvent, Rollout
 
 PROFILE_REFRESH = dt.timedelta(hours=12)
+LAST_SEEN_EVERY = dt.timedelta(minutes=5)  # last_seen_at is written at most this often per identity
 
 
 async def resolve_person(
@@ -68,6 +70,12 @@ async def resolve_person(
                     raise
                 link, person = row
         person = await session.get_one(Person, link.person_id)
+    _refresh(person, link, identity, now)
+    return person, link
+
+
+def _refresh(person: Person, link: PlatformIdentity, identity: Identity, now: dt.datetime) -> None:
+    """Take over what the platform told us; `last_seen_at` at most every few minutes (no write per request)."""
     if identity.display_name and person.display_name != identity.display_name:
         person.display_name = identity.display_name
     if identity.timezone and person.timezone != identity.timezone:
@@ -76,9 +84,87 @@ async def resolve_person(
         person.locale = identity.locale
     if identity.team and person.team != identity.team:
         person.team = identity.team
-    if link.last_seen_at is None or now - link.last_seen_at > dt.timedelta(minutes=5):
+    if link.last_seen_at is None or now - link.last_seen_at > LAST_SEEN_EVERY:
         link.last_seen_at = now
-    return person, link
+
+
+@dataclass
+class Caller:
+    """Everything the router needs about who is asking, from one query (see `load_caller`)."""
+
+    person: Person
+    link: PlatformIdentity
+    rollout: Rollout
+    role: Role
+
+
+class Duplicate(Exception):
+    """The request's idempotency key is already recorded: a platform retry of something handled."""
+
+
+def _caller_statement(with_key: bool) -> Any:
+    """identity ⋈ person ⋈ rollout (by slug) ⟕ membership, plus "is the event key already processed?".
+
+    Built once with bound parameters, so SQLAlchemy's compiled cache and asyncpg's prepared statements are hit on
+    every request instead of building and compiling four statements.
+    """
+    seen = (
+        exists().where(ProcessedEvent.key == bindparam("key")).label("seen")
+        if with_key
+        else bindparam("no_key", False).label("seen")
+    )
+    return (
+        select(PlatformIdentity, Person, Rollout, Membership.role, seen)
+        .join(Person, Person.id == PlatformIdentity.person_id)
+        .join(Rollout, Rollout.slug == bindparam("slug"))
+        .outerjoin(Membership, and_(Membership.rollout_id == Rollout.id, Membership.person_id == Person.id))
+        .where(
+            PlatformIdentity.platform == bindparam("platform"),
+            PlatformIdentity.workspace == bindparam("workspace"),
+            PlatformIdentity.user_id == bindparam("user_id"),
+        )
+    )
+
+
+_CALLER = {True: _caller_statement(True), False: _caller_statement(False)}
+
+
+async def load_caller(
+    session: AsyncSession,
+    identity: Identity,
+    now: dt.datetime,
+    *,
+    slug: str,
+    admins: set[tuple[str, str, str]],
+    key: str | None = None,
+) -> Caller | None:
+    """The person, their identity link, the rollout `slug` and their role in it in ONE round trip; raises
+    `Duplicate` if `key` is already processed.
+
+    Nothing is cached across requests, so a grant, a revoke, a phase change or a profile edit in any process is
+    seen by the very next request. Returns None when the identity or the rollout is not there yet (first contact,
+    empty database): the caller then takes the slow path that creates them (`resolve_person`, `sync_rollout`).
+    """
+    params: dict[str, Any] = {
+        "slug": slug,
+        "platform": identity.platform,
+        "workspace": identity.workspace,
+        "user_id": identity.user_id,
+    }
+    if key:
+        params["key"] = key
+    row = (await session.execute(_CALLER[bool(key)], params)).first()
+    if row is None:
+        return None
+    link, person, rollout, stored, seen = row
+    if seen:
+        raise Duplicate(key)
+    _refresh(person, link, identity, now)
+    if (link.platform, link.workspace, link.user_id) in admins:
+        role = Role.admin
+    else:
+        role = Role.parse(stored) if stored else Role.employee
+    return Caller(person=person, link=link, rollout=rollout, role=role)
 
 
 async def role_of(

@@ -12,7 +12,9 @@ import logging
 import secrets
 import unicodedata
 
+from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Ctx
 from bot.model import (
@@ -31,7 +33,7 @@ from bot.model import (
     UserError,
     lit,
 )
-from bot.people import resolve_person, role_of
+from bot.people import Duplicate, load_caller, resolve_person, role_of
 from bot.permissions import Denied
 from bot.registry import CommandSpec
 from bot.runtime import Runtime
@@ -40,6 +42,8 @@ from bot.tables import AuditEntry, ProcessedEvent
 log = logging.getLogger("uptake.router")
 
 _CONTROL = {"Cc", "Cf", "Co", "Cs"}
+# A plain Core insert (no unit-of-work flush); a key already there raises IntegrityError, like the ORM add did.
+_RECORD_KEY = insert(ProcessedEvent.__table__).values(key=bindparam("key"), at=bindparam("at"))
 
 
 def clean_text(text: str) -> str:
@@ -85,14 +89,13 @@ def _too_long(rt: Runtime, request: Request) -> Reply | None:
 async def _handle(rt: Runtime, request: Request) -> Reply:
     key = request.event_id[:200] if request.event_id else None
     async with rt.db.session() as session:
-        # A cheap read first: a platform retry of something already handled costs one lookup.
-        if key and await session.get(ProcessedEvent, key) is not None:
+        # One read first: the person, rollout and role, and whether a platform retry of this was already handled.
+        try:
+            ctx = await _context(rt, session, request.identity, key)
+        except Duplicate:
             log.info("duplicate event ignored key=%s", key)
             return Reply.nothing()
-        rollout = await rt.default_rollout(session)
-        person, link = await resolve_person(session, request.identity, rt.clock.now())
-        role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
-        ctx = Ctx(runtime=rt, session=session, person=person, identity=request.identity, rollout=rollout, role=role)
+        rollout = ctx.rollout
         rollout_id = rollout.id
         try:
             reply = await dispatch(request, ctx)
@@ -107,9 +110,8 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
             # The key is written last, in the handler's transaction: effects and key commit together, and on
             # SQLite the write lock is not held while the handler runs. A concurrent duplicate fails here.
             await session.flush()
-            session.add(ProcessedEvent(key=key, at=rt.clock.now()))
             try:
-                await session.flush()
+                await session.execute(_RECORD_KEY, {"key": key, "at": rt.clock.now()})
             except IntegrityError:
                 await session.rollback()
                 log.info("concurrent duplicate ignored key=%s", key)
@@ -124,10 +126,8 @@ async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
     A section that fails is left out and logged, so one broken capability never blanks the whole home.
     """
     async with rt.db.session() as session:
-        rollout = await rt.default_rollout(session)
-        person, link = await resolve_person(session, identity, rt.clock.now())
-        role = await role_of(session, person, link, rollout, rt.settings.admin_identities())
-        ctx = Ctx(runtime=rt, session=session, person=person, identity=identity, rollout=rollout, role=role)
+        ctx = await _context(rt, session, identity, None)
+        rollout, role = ctx.rollout, ctx.role
         blocks: list[Block] = [
             Section(heading=f"Uptake — {lit(rollout.name)}", text=f"Phase: *{rollout.phase}*. You are {role.label}.")
         ]
@@ -139,6 +139,25 @@ async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
         blocks.extend(help_blocks(ctx))
         await session.commit()
         return blocks
+
+
+async def _context(rt: Runtime, session: AsyncSession, identity: Identity, key: str | None) -> Ctx:
+    """The request's context: one query on the usual path, the creating slow path on first contact.
+
+    Raises `Duplicate` if `key` was already processed.
+    """
+    now = rt.clock.now()
+    admins = rt.settings.admin_identities()
+    caller = await load_caller(session, identity, now, slug=rt.settings.rollout, admins=admins, key=key)
+    if caller is not None:
+        person, rollout, role = caller.person, caller.rollout, caller.role
+    else:
+        if key and await session.get(ProcessedEvent, key) is not None:
+            raise Duplicate(key)
+        rollout = await rt.default_rollout(session)
+        person, link = await resolve_person(session, identity, now)
+        role = await role_of(session, person, link, rollout, admins)
+    return Ctx(runtime=rt, session=session, person=person, identity=identity, rollout=rollout, role=role)
 
 
 async def _audit_denial(rt: Runtime, request: Request, rollout_id: int, denied: Denied) -> None:

@@ -1,0 +1,154 @@
+"""The shared request path stays cheap and correct: one read for who is asking (person, identity, rollout, role and
+the idempotency check), one write for the key, nothing cached across requests (so changes made elsewhere are seen
+by the very next request), last_seen_at written only every few minutes, and a clean pool on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from bot.model import Identity, Request, Role, Text
+from bot.people import LAST_SEEN_EVERY, Duplicate, load_caller, set_role
+from bot.router import handle, home_view
+from bot.runtime import Runtime
+from bot.tables import Person, PlatformIdentity, ProcessedEvent, Rollout
+from tests.chat import Chat
+
+
+@contextmanager
+def statements(rt: Runtime) -> Iterator[list[str]]:
+    """Every SQL statement the engine sends while inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(rt.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_known_person_costs_one_read_and_one_write(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+    await eve.says("help")  # first request: last_seen_at may be written
+    with statements(chat.rt) as seen:
+        await eve.says("help")
+    assert "What I can do" in eve.last_reply.text
+    assert len(seen) == 2, seen
+    assert seen[0].startswith("SELECT") and "processed_events" in seen[0]
+    assert seen[1].startswith("INSERT INTO processed_events")
+
+
+async def test_a_retry_is_answered_with_nothing_after_one_read(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+    first = await eve.says("help", event_id="Ev-retry")
+    with statements(chat.rt) as seen:
+        again = await eve.says("help", event_id="Ev-retry")
+    assert first.message is not None and again.message is None
+    assert len(seen) == 1, seen
+    async with chat.rt.db.session() as s:
+        assert await s.scalar(select(func.count()).where(ProcessedEvent.key == "Ev-retry")) == 1
+
+
+async def test_first_contact_takes_the_slow_path_and_is_idempotent_too(chat: Chat) -> None:
+    new = Identity("slack", "T9", "UNEW", display_name="Newcomer")
+    request = Request(new, Text("help"), event_id="Ev-first")
+    first = await handle(chat.rt, request)
+    again = await handle(chat.rt, request)
+    assert first.message is not None and "What I can do" in first.text
+    assert again.message is None
+    async with chat.rt.db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Person).where(Person.display_name == "Newcomer")) == 1
+        caller = await load_caller(s, new, chat.rt.clock.now(), slug=chat.rt.settings.rollout, admins=set())
+        assert caller is not None and caller.person.display_name == "Newcomer" and caller.role == Role.employee
+        with pytest.raises(Duplicate):
+            await load_caller(s, new, chat.rt.clock.now(), slug=chat.rt.settings.rollout, admins=set(), key="Ev-first")
+
+
+async def test_grant_and_revoke_elsewhere_are_seen_by_the_next_request(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    assert "content reload" not in eve.last_reply.text
+    # Another process (a second server, the CLI) changes the role in its own transaction.
+    async with chat.rt.db.session() as s:
+        person = await s.get_one(Person, eve.person_id)
+        await set_role(s, await chat.rt.default_rollout(s), person, Role.change_lead)
+        await s.commit()
+    await eve.says("help")
+    assert "content reload" in eve.last_reply.text and "You are a change-lead" in eve.last_reply.text
+    async with chat.rt.db.session() as s:
+        person = await s.get_one(Person, eve.person_id)
+        await set_role(s, await chat.rt.default_rollout(s), person, Role.employee)
+        await s.commit()
+    await eve.says("help")
+    assert "content reload" not in eve.last_reply.text
+
+
+async def test_admins_from_settings_are_admins_on_the_fast_path(chat: Chat) -> None:
+    root = await chat.person("Root")  # console:local:root is in the test settings' admins
+    await root.says("help")
+    await root.says("help")
+    assert "grant PERSON ROLE" in root.last_reply.text
+
+
+async def test_rollout_changes_elsewhere_are_seen_by_the_next_request(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+    identity = eve.identity
+    async with chat.rt.db.session() as s:
+        rollout = await s.scalar(select(Rollout).where(Rollout.slug == chat.rt.settings.rollout))
+        assert rollout is not None
+        rollout.phase, rollout.name = "adopt", "Renamed rollout"
+        await s.commit()
+    blocks = await home_view(chat.rt, identity)
+    assert "Renamed rollout" in (blocks[0].heading or "") and "*adopt*" in blocks[0].text
+
+
+async def test_last_seen_is_written_only_every_few_minutes(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+
+    async def last_seen() -> object:
+        async with chat.rt.db.session() as s:
+            return await s.scalar(
+                select(PlatformIdentity.last_seen_at).where(PlatformIdentity.user_id == eve.identity.user_id)
+            )
+
+    start = chat.rt.clock.now()
+    await eve.says("help")
+    assert await last_seen() == start
+    chat.rt.clock.advance(minutes=1)
+    with statements(chat.rt) as seen:
+        await eve.says("help")
+    assert await last_seen() == start and not any(s.startswith("UPDATE") for s in seen)
+    later = chat.rt.clock.advance(seconds=LAST_SEEN_EVERY.total_seconds())
+    await eve.says("help")
+    assert await last_seen() == later
+
+
+async def test_profile_changes_from_the_platform_are_stored(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+    renamed = Identity(eve.identity.platform, eve.identity.workspace, eve.identity.user_id, display_name="Eve R.")
+    await handle(chat.rt, Request(renamed, Text("help"), event_id="Ev-rename"))
+    async with chat.rt.db.session() as s:
+        assert (await s.get_one(Person, eve.person_id)).display_name == "Eve R."
+
+
+async def test_sqlite_connection_given_back_inside_a_transaction_is_rolled_back(chat: Chat) -> None:
+    db = chat.rt.db
+    if not db.is_sqlite:
+        pytest.skip("SQLite pool reset")
+    async with db.session() as s:
+        await s.execute(text("INSERT INTO processed_events (key, at) VALUES ('left-open', '2026-01-01 00:00:00')"))
+        raw = await (await s.connection()).get_raw_connection()
+        assert raw.driver_connection.in_transaction
+        # closed without commit or rollback: the pool must not hand out a connection still holding the write lock
+        await s.close()
+    async with db.session() as s:
+        await s.execute(text("INSERT INTO processed_events (key, at) VALUES ('next', '2026-01-01 00:00:00')"))
+        await s.commit()
+        keys = set(await s.scalars(select(ProcessedEvent.key).where(ProcessedEvent.key.in_(["left-open", "next"]))))
+    assert keys == {"next"}
