@@ -245,7 +245,6 @@ class OutboxSender:
             await self._record_sent(
                 {
                     "b_id": row.id,
-                    "b_claimed_by": row.claimed_by,
                     "b_message_id": msg_id,
                     "b_sent_at": self.now(),
                     "b_error": None if not row.possibly_duplicate else row.error,
@@ -270,11 +269,7 @@ class OutboxSender:
         table = OutboxMessage.__table__
         stmt = (
             update(table)
-            .where(
-                table.c.id == bindparam("b_id"),
-                table.c.claimed_by == bindparam("b_claimed_by"),
-                table.c.status == "sending",
-            )
+            .where(table.c.id == bindparam("b_id"))  # delivered is the truth, whoever holds the row by now
             .values(
                 status="sent",
                 platform_message_id=bindparam("b_message_id"),

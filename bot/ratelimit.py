@@ -157,6 +157,7 @@ class RateLimiter:
         self.buckets: dict[str, _Bucket] = {}
         self.paused: dict[str, float] = {}  # bucket -> until (epoch seconds)
         self.strikes: dict[str, int] = {}
+        self.episodes: dict[str, float] = {}  # bucket -> when its current throttle episode began
         self.share = 1  # live workers sharing the configured limits
         self.rank = 0  # this worker's number among them
         self._calls = 0
@@ -250,7 +251,12 @@ class RateLimiter:
         """The platform said "too many": pause the whole (workspace, method) bucket; returns the pause end."""
         spec = self.limits.get(platform) or PlatformLimits(methods={}, rules={})
         base = workspace_bucket(platform, workspace, self.method(platform, call))
-        same_episode = self.paused.get(base, 0.0) > now  # answers to calls already in flight count once
+        # Answers to calls already in flight count once: a 429 while paused, or within a second of the episode's
+        # first one (a short Retry-After ends the pause before the answers to calls booked ahead come back; under
+        # load they arrive in a row and would otherwise add up to the long pause in a fraction of a second).
+        same_episode = self.paused.get(base, 0.0) > now or now - self.episodes.get(base, float("-inf")) < 1.0
+        if not same_episode:
+            self.episodes[base] = now
         strikes = self.strikes.get(base, 1) if same_episode else self.strikes.get(base, 0) + 1
         self.strikes[base] = strikes
         pause = retry_after if retry_after is not None else spec.default_retry_after

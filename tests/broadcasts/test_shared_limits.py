@@ -105,3 +105,15 @@ def test_the_share_stretches_every_window_and_the_claim_follows_the_rate() -> No
         t / 100 for t in range(1000, 2000) if limiter.reserve("teams", "T", "send_to_person", f"d{t}", t / 100) == 0
     ]
     assert 23 <= len(later) / 10 <= 26  # existing buckets were stretched too, not only new ones
+
+
+def test_a_row_of_429s_within_a_second_is_one_throttle_episode() -> None:
+    from bot.ratelimit import DEFAULT_LIMITS, RateLimiter
+
+    limiter = RateLimiter(DEFAULT_LIMITS)
+    for i in range(8):  # answers to sends booked ahead, each after the previous short pause ended
+        limiter.throttled("teams", "T", "send_to_person", 0.02, 100.0 + i * 0.05)
+    assert limiter.strikes["teams:T:send"] == 1 and limiter.paused["teams:T:send"] < 101.0  # no long pause
+    for second in range(1, 5):  # sustained: four more episodes, a second or more apart
+        until = limiter.throttled("teams", "T", "send_to_person", 0.02, 101.0 + second)
+    assert limiter.strikes["teams:T:send"] == 5 and until >= 105.0 + 660.0
