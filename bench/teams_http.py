@@ -235,9 +235,10 @@ async def wait_ready(port: int, timeout: float = 60) -> None:
 _ids = itertools.count(1)
 
 
-def activity(service_url: str, user: int) -> dict[str, Any]:
+def activity(service_url: str, user: int, spread: bool = True) -> dict[str, Any]:
+    """A `help` message from person `user`; `spread=False` keeps everyone in the app's own tenant (single-tenant)."""
     aad = f"bench-{user}"
-    tenant = f"{TENANT}-{user % TENANTS}"
+    tenant = f"{TENANT}-{user % TENANTS}" if spread else TENANT
     return {
         "type": "message",
         "id": f"b{next(_ids)}-{time.time_ns()}",
@@ -261,13 +262,14 @@ async def load(
     errors = 0
     counter = itertools.count()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    spread = token is None  # a single-tenant bot with credentials refuses other tenants
     conn = aiohttp.TCPConnector(limit=concurrency + 5)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=60)) as session:
 
         async def worker() -> None:
             nonlocal errors
             while (i := next(counter)) < requests:
-                body = activity(service_url, i % PEOPLE)
+                body = activity(service_url, i % PEOPLE, spread)
                 t0 = time.perf_counter()
                 async with session.post(url, json=body, headers=headers) as resp:
                     await resp.read()
