@@ -199,20 +199,28 @@ class RateLimiter:
             out.append((f"{base}:{conversation}", rules["conversation"], False))
         return out
 
-    def reserve(self, platform: str, workspace: str, call: str, conversation: str | None, now: float) -> float:
-        """0.0 and the slot is taken; otherwise how many seconds to wait before asking again."""
+    def _buckets(
+        self, platform: str, workspace: str, call: str, conversation: str | None, now: float
+    ) -> tuple[float, list[_Bucket]]:
+        """(seconds the workspace bucket is still paused, the buckets a call takes a slot in) for reserve/book."""
         self._calls += 1
         if self._calls % 2000 == 0:
             self._prune(now)
         base = workspace_bucket(platform, workspace, self.method(platform, call))
         paused = self.paused.get(base, 0.0) - now
         if paused > 0:
-            return paused
-        keys = self.keys(platform, workspace, call, conversation)
+            return paused, []
         buckets = [
             self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share, self.rank))
-            for k, w, pace in keys
+            for k, w, pace in self.keys(platform, workspace, call, conversation)
         ]
+        return 0.0, buckets
+
+    def reserve(self, platform: str, workspace: str, call: str, conversation: str | None, now: float) -> float:
+        """0.0 and the slot is taken; otherwise how many seconds to wait before asking again."""
+        paused, buckets = self._buckets(platform, workspace, call, conversation, now)
+        if paused > 0:
+            return paused
         wait = max((b.wait(now) for b in buckets), default=0.0)
         if wait > 0:
             return wait
@@ -228,18 +236,9 @@ class RateLimiter:
         Otherwise (wait, False) and nothing is booked. Unlike polling `reserve`, each waiting send wakes once,
         at its own slot, instead of every waiting send waking at every slot and all but one going back to sleep.
         """
-        self._calls += 1
-        if self._calls % 2000 == 0:
-            self._prune(now)
-        base = workspace_bucket(platform, workspace, self.method(platform, call))
-        paused = self.paused.get(base, 0.0) - now
+        paused, buckets = self._buckets(platform, workspace, call, conversation, now)
         if paused > 0:
             return paused, False
-        keys = self.keys(platform, workspace, call, conversation)
-        buckets = [
-            self.buckets.get(k) or self.buckets.setdefault(k, _Bucket(w, pace, self.share, self.rank))
-            for k, w, pace in keys
-        ]
         at = max((b.earliest(now) for b in buckets), default=now)
         if at - now > max_wait:
             return at - now, False
