@@ -485,3 +485,29 @@ async def test_monthly_review_edited_and_approved_is_posted_and_a_skipped_one_is
     assert len([c for c in slack.api.calls("chat.postMessage") if c.params.get("channel") == ANNOUNCE]) == 1
     listing = await say(slack, "updates")
     assert "Monthly review" in listing.text and "skipped" in listing.text and "sent" in listing.text
+
+
+# ---------------------------------------------------------------- refused inline, and no approval under the threshold
+
+
+async def test_a_schedule_time_in_the_past_is_refused_inline(slack: SlackDriver) -> None:
+    await setup(slack)
+    before = slack.api.count("views.open")
+    await slack.command("broadcast", user=LEAD)
+    view = await slack.api.wait("views.open", before + 1)
+    resp = await slack.submit_view(view, {**FORM, "date": "2026-11-23", "time": "10:59"}, user=LEAD)
+    body = resp.json()
+    assert body["response_action"] == "errors" and "already passed" in body["errors"]["time"], body
+    async with slack.rt.db.session() as session:
+        assert list(await session.scalars(select(OutboxMessage))) == []
+        assert list(await session.scalars(select(Broadcast))) == []
+
+
+async def test_at_or_under_the_threshold_no_approval_is_needed(slack: SlackDriver) -> None:
+    await setup(slack)
+    await add_second_lead(slack)
+    await rollout_config(slack, broadcast_approval_over=4)
+    preview = await preview_of(slack)
+    await click(slack, preview, "Send now", user=LEAD)
+    assert "scheduled to 4 recipients" in last_answer(slack)
+    assert await statuses(slack) == {"pending": 4}
