@@ -82,7 +82,12 @@ def state_label(b: Broadcast, r: Receipt, now: dt.datetime, rollout_tz: str) -> 
             return f"sending: {done} of {r.total} done"
         if r.pending:
             return "scheduled"
-        return "sent"
+        if r.delivered:
+            return "sent"
+        # Nothing reached anyone: saying "sent" would hide that from the author.
+        if r.failed:
+            return "failed"
+        return "not sent: every recipient muted broadcasts" if r.cancelled else "sent"
     return {"draft": "draft", "awaiting_approval": "awaiting approval", "cancelled": "cancelled"}.get(
         b.status, b.status
     )
@@ -169,12 +174,17 @@ async def follow_up(ctx: JobCtx) -> None:
             await remind(session, b, rollout, now)
             b.reminded_at = now
         if b.reported_at is None and r.total and not r.pending and b.author_id:
+            done = (
+                f"“{lit(b.title)}” has finished sending."
+                if r.delivered
+                else f"“{lit(b.title)}” reached nobody ({state_label(b, r, now, rollout.timezone)})."
+            )
             await enqueue(
                 session,
                 key=f"broadcast:{b.id}:r{b.revision}:report",
                 message=Message(
-                    f"“{lit(b.title)}” has finished sending.",
-                    (Section(text=f"“{lit(b.title)}” has finished sending.", facts=receipt_facts(b, r)),),
+                    done,
+                    (Section(text=done, facts=receipt_facts(b, r)),),
                 ),
                 rollout_id=rollout.id,
                 person_id=b.author_id,

@@ -221,3 +221,25 @@ async def test_console_muted_broadcasts_stay_away_but_a_mandatory_one_arrives(ru
     assert len(sender.read_new(LEAD.user_id, 0)[0]) == 2  # Ana muted nothing
     await ana.turn("broadcasts")
     assert "Not sent (muted): 1" in out.getvalue()
+
+
+async def test_console_a_broadcast_everyone_muted_is_not_listed_as_sent(runtime: Runtime) -> None:
+    sender = await setup(runtime)
+    ben = ConsoleChat(runtime, READER, out=io.StringIO(), read=Typing([]))
+    await ben.turn("settings mute broadcast")
+    out = io.StringIO()
+    ana = ConsoleChat(runtime, LEAD, out=out, read=Typing(["Routine: new report layout", *ANSWERS[1:]]))
+    await ana.turn("settings mute broadcast")
+    await ana.turn("broadcast")
+    await ana.turn(number_of(ana, "Send now"))
+    await drain(runtime)
+    out.truncate(0)
+    await ana.turn("broadcasts")
+    listing = out.getvalue()
+    assert "not sent: every recipient muted broadcasts" in listing and "*sent*" not in listing, listing
+    assert "Delivered: 0" in listing and "Not sent (muted): 2" in listing
+    await run_due(runtime)  # the author's final receipt says so too
+    await drain(runtime)
+    inbox = [m.text for m in sender.read_new(LEAD.user_id, 0)[0]]
+    assert [m for m in inbox if "reached nobody (not sent: every recipient muted broadcasts)" in m], inbox
+    assert not [m for m in inbox if "has finished sending" in m]
