@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.codec import dump_message
+from bot.codec import dump_message, load_message
 from bot.context import Ctx, JobCtx
 from bot.model import Actions, Button, Context, Fact, Message, Reply, Request, Section, lit
 from bot.outbox import enqueue, enqueue_many
@@ -19,6 +19,7 @@ from handlers.broadcasts.tables import Broadcast, BroadcastAck
 
 REMINDER_KIND = "broadcast_reminder"
 DEFAULT_REMINDER_HOURS = 48
+DEFAULT_APPROVAL_WAIT_HOURS = 24
 
 
 @dataclass
@@ -168,6 +169,7 @@ async def follow_up(ctx: JobCtx) -> None:
             )
         )
     )
+    await chase_approvals(session, rollout, now)
     for b in scheduled:
         r = await receipt(session, b)
         if b.ask_ack and b.reminded_at is None and r.first_sent and r.first_sent + dt.timedelta(hours=hours) <= now:
@@ -235,3 +237,71 @@ async def progress(request: Request, ctx: Ctx) -> Reply:
     r = await receipt(ctx.session, b)
     label = state_label(b, r, ctx.now(), ctx.rollout.timezone)
     return Reply.say(f"“{lit(b.title)}”: {label}.", Section(facts=receipt_facts(b, r)), progress_button(b))
+
+
+async def chase_approvals(session: AsyncSession, rollout: Rollout, now: dt.datetime) -> None:
+    """A broadcast waiting for approval must not wait silently: if no approver could be reached, the author hears
+    it at once; if nobody decided within `config.approval_wait_hours` (default 24) of the request arriving, the
+    approvers get one reminder and the author a note. Outbox keys make each message once per revision."""
+    hours = float((rollout.config or {}).get("approval_wait_hours", DEFAULT_APPROVAL_WAIT_HOURS))
+    waiting = list(
+        await session.scalars(
+            select(Broadcast).where(Broadcast.rollout_id == rollout.id, Broadcast.status == "awaiting_approval")
+        )
+    )
+    for b in waiting:
+        prefix = f"broadcast:{b.id}:r{b.revision}:approve:"
+        asks = list(
+            await session.execute(
+                select(OutboxMessage.person_id, OutboxMessage.status, OutboxMessage.sent_at, OutboxMessage.payload)
+                .where(OutboxMessage.key.startswith(prefix, autoescape=True), OutboxMessage.kind == "approval")
+                .order_by(OutboxMessage.id)
+            )
+        )
+        if not asks or not b.author_id:
+            continue
+        title = lit(b.title)
+        if all(status == "failed" for _, status, _, _ in asks):
+            await enqueue(
+                session,
+                key=f"broadcast:{b.id}:r{b.revision}:approval_unreachable",
+                message=Message(
+                    f"I couldn't reach any change lead to approve “{title}”. It is still waiting; ask them "
+                    "directly, or Edit it to send it to fewer people."
+                ),
+                rollout_id=rollout.id,
+                person_id=b.author_id,
+                kind="approval",
+                mandatory=True,
+                not_before=now,
+            )
+            continue
+        arrived = [sent for _, status, sent, _ in asks if status == "sent" and sent is not None]
+        if not arrived or min(arrived) + dt.timedelta(hours=hours) > now:
+            continue
+        for person_id, status, _, payload in asks:
+            if status != "sent" or person_id is None:
+                continue
+            await enqueue(  # the same card again: its buttons act on this revision
+                session,
+                key=f"{prefix}{person_id}:again",
+                message=load_message(payload),
+                rollout_id=rollout.id,
+                person_id=person_id,
+                kind="approval",
+                mandatory=True,
+                not_before=now,
+            )
+        await enqueue(
+            session,
+            key=f"broadcast:{b.id}:r{b.revision}:approval_waiting",
+            message=Message(
+                f"Nobody has approved “{title}” yet after {hours:g} h; I've reminded the change leads once. "
+                "You can Edit it to send it to fewer people."
+            ),
+            rollout_id=rollout.id,
+            person_id=b.author_id,
+            kind="approval",
+            mandatory=True,
+            not_before=now,
+        )

@@ -175,6 +175,45 @@ async def test_a_second_change_lead_approves_and_it_is_sent_but_not_by_the_autho
     assert said_to(teams, LEAD, "approved your broadcast")
 
 
+async def test_an_approval_nobody_gives_is_chased_once_and_the_reminder_card_approves(teams: TeamsHarness) -> None:
+    await ask_for_approval(teams)  # delivered at the injected clock's now
+    teams.runtime.clock.advance(hours=23)
+    await run_due(teams.runtime)
+    await deliver(teams)
+    assert len(said_to(teams, SECOND_LEAD, "asks you to approve")) == 1 and not said_to(teams, LEAD, "Nobody has")
+
+    teams.runtime.clock.advance(hours=1, minutes=10)  # past approval_wait_hours (24)
+    await run_due(teams.runtime)
+    await deliver(teams)
+    teams.runtime.clock.advance(hours=30)  # once per revision, however often the job runs
+    await run_due(teams.runtime)
+    await deliver(teams)
+    requests = said_to(teams, SECOND_LEAD, "asks you to approve")
+    assert len(requests) == 2
+    [note] = said_to(teams, LEAD, "Nobody has approved")
+    assert "Claims assistant: week 3" in note.text and "reminded the change leads once" in note.text
+    await teams.click("Approve", user=SECOND_LEAD, on=requests[-1])  # the reminder's card approves this revision
+    assert "Approved" in teams.last_reply(user=SECOND_LEAD).text
+    assert await statuses(teams) == {"pending": 4}
+
+
+async def test_when_no_approver_can_be_reached_the_author_is_told_at_once(teams: TeamsHarness) -> None:
+    await setup(teams)
+    await add_second_lead(teams)
+    await rollout_config(teams, broadcast_approval_over=2)
+    teams.connector.block(teams.personal(SECOND_LEAD))  # Carl blocked Uptake: the request fails for good
+    preview = await compose_and_preview(teams)
+    await teams.click("Send now", user=LEAD, on=preview)
+    await deliver(teams)
+    await run_due(teams.runtime)
+    await deliver(teams)
+    [note] = said_to(teams, LEAD, "couldn't reach any change lead")
+    assert "Claims assistant: week 3" in note.text
+    await run_due(teams.runtime)
+    await deliver(teams)
+    assert len(said_to(teams, LEAD, "couldn't reach any change lead")) == 1
+
+
 async def test_a_rejected_broadcast_sends_nothing_and_the_author_is_told(teams: TeamsHarness) -> None:
     request = await ask_for_approval(teams)
     await teams.click("Send back", user=SECOND_LEAD, on=request)
