@@ -20,7 +20,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from sqlalchemy import select
 
 from bot.adapters import teams_store as store
-from bot.adapters.teams_auth import ConnectorPool
+from bot.adapters.teams_auth import ConnectorError, ConnectorPool
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, bare, message_cards
 from bot.adapters.teams_store import TeamsConversation as TC
 from bot.adapters.teams_throttle import SendBudget
@@ -50,7 +50,7 @@ def card_activities(message: Message, cards: list[dict[str, Any]] | None = None)
 
 def classify(e: Exception) -> SendError:
     """A connector failure as the outbox understands it (R16, R19)."""
-    if isinstance(e, HttpOperationError) and getattr(e, "response", None) is not None:
+    if isinstance(e, HttpOperationError | ConnectorError) and getattr(e, "response", None) is not None:
         status = status_of(e)
         resp = e.response
         raw = getattr(resp, "_body", None) or b""  # aiohttp keeps the body our sender already read
