@@ -7,6 +7,7 @@ which is what `ConversationsOperations.reply_to_activity` / `update_activity` pu
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
@@ -16,10 +17,11 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationR
 from botframework.connector import BotFrameworkConnectorConfiguration
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
+from msrest.exceptions import DeserializationError
 
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, form_card
 from bot.adapters.teams_sender import card_activities
-from bot.adapters.teams_wire import Envelope, wire
+from bot.adapters.teams_wire import Envelope, read_activity, wire
 from bot.model import (
     Actions,
     Button,
@@ -67,6 +69,11 @@ def msrest_body(activity: Activity) -> dict[str, Any]:
 
 
 def inbound(kind: str) -> Activity:
+    return Activity().deserialize(inbound_body(kind))
+
+
+def inbound_body(kind: str) -> dict[str, Any]:
+    """Activities in the shapes Teams sends (and a few odd ones)."""
     base: dict[str, Any] = {
         "type": "message",
         "id": "1700000000001",
@@ -108,7 +115,15 @@ def inbound(kind: str) -> Activity:
         base.pop("locale")
         base["from"] = {"id": "29:x"}
         base["conversation"] = {"id": "19:group@thread.v2", "conversationType": "groupChat"}
-    return Activity().deserialize(base)
+        base["unknownTopLevel"] = {"kept": True}
+    elif kind == "odd":  # values of the wrong type: msrest's coercions (or its own path) decide
+        base["text"] = 12
+        base["conversation"]["isGroup"] = "true"
+        base["membersAdded"] = [{"id": 5, "name": None}]
+        base["localTimestamp"] = "2026-11-24T02:00:00.000+01:00"
+    elif kind == "broken":
+        base["from"] = "not an account"
+    return base
 
 
 MESSAGES = [
@@ -166,6 +181,22 @@ def outgoing() -> list[Activity]:
 
 
 KINDS = ["personal", "mention", "submit", "invoke", "install", "bare"]
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "odd"])
+def test_inbound_activities_read_as_msrest_reads_them(kind: str) -> None:
+    ours = read_activity(copy.deepcopy(inbound_body(kind)))
+    theirs = Activity().deserialize(inbound_body(kind))
+    assert ours == theirs  # msrest models compare attribute by attribute, nested models too
+    assert ours.from_property == theirs.from_property and ours.conversation == theirs.conversation
+    assert ours.serialize() == theirs.serialize()
+
+
+def test_inbound_that_msrest_refuses_is_refused() -> None:
+    with pytest.raises(DeserializationError):
+        Activity().deserialize(inbound_body("broken"))
+    with pytest.raises(DeserializationError):
+        read_activity(inbound_body("broken"))
 
 
 @pytest.mark.parametrize("kind", KINDS)
