@@ -289,6 +289,16 @@ async def load(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) of a target process: the cost of a message independent of how busy
+    the machine is, which throughput on a shared machine is not (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def stats(mock_url: str) -> dict[str, int]:
     import aiohttp
 
@@ -306,8 +316,9 @@ async def bench(levels: list[int], requests: int, warmup: int) -> list[dict[str,
         await wait_ready(mock_port)
         mock_url = f"http://127.0.0.1:{mock_port}"
         service_url = mock_url + "/"
-        procs.append(start("uptake", ports["uptake"], {**base_env, "UPTAKE_DATA_DIR": f"{tmp}/emu"}))
-        procs.extend(start(name, ports[name]) for name in TARGETS[1:])
+        by_name = {"uptake": start("uptake", ports["uptake"], {**base_env, "UPTAKE_DATA_DIR": f"{tmp}/emu"})}
+        by_name.update({name: start(name, ports[name]) for name in TARGETS[1:]})
+        procs.extend(by_name.values())
         for name in TARGETS:
             await wait_ready(ports[name])
         results: list[dict[str, Any]] = []
@@ -317,7 +328,9 @@ async def bench(levels: list[int], requests: int, warmup: int) -> list[dict[str,
             for name in TARGETS:
                 url = f"http://127.0.0.1:{ports[name]}/api/messages"
                 await load(url, service_url, warmup, min(c, 10))
+                cpu0 = cpu_seconds(by_name[name].pid)
                 row[name] = await load(url, service_url, requests, c)
+                row[name]["cpu_ms_per_request"] = round((cpu_seconds(by_name[name].pid) - cpu0) * 1000 / requests, 2)
             row["ratio_rps"] = round(row["uptake"]["rps"] / row["baseline"]["rps"], 2)
             row["ratio_floor"] = round(row["uptake"]["rps"] / row["floor"]["rps"], 2)
             row["ratio_pooled_echo"] = round(row["pooled"]["rps"] / row["baseline"]["rps"], 2)
@@ -378,11 +391,11 @@ async def bench_credentials(
 
 def table(results: list[dict[str, Any]]) -> str:
     def cell(m: dict[str, Any]) -> str:
-        return f"{m['p50_ms']:>7}/{m['p99_ms']:<7} {m['rps']:>6}"
+        return f"{m['p50_ms']:>7}/{m['p99_ms']:<7} {m['rps']:>6} {m.get('cpu_ms_per_request', 0):>5}ms"
 
     out = [
-        f"{'c':>3} | {'uptake p50/p99 rps':>21} | {'botbuilder echo':>21} | {'pooled echo':>21} | "
-        f"{'raw floor':>21} | ×echo ×floor pooled×echo"
+        f"{'c':>3} | {'uptake p50/p99 rps cpu':>29} | {'botbuilder echo':>29} | {'pooled echo':>29} | "
+        f"{'raw floor':>29} | ×echo ×floor pooled×echo"
     ]
     for r in results:
         if "credentials" in r:

@@ -32,6 +32,7 @@ from bot.adapters.teams_auth import (
 )
 from bot.adapters.teams_sender import TeamsSender
 from bot.adapters.teams_turns import UptakeTeamsBot
+from bot.adapters.teams_wire import read_activity
 from bot.config import ROOT, Settings
 from bot.runtime import Runtime
 
@@ -117,7 +118,7 @@ class TeamsEndpoint:
             return web.Response(status=415, text="expected application/json")
         try:
             body = await request.json()
-            activity = Activity().deserialize(body) if isinstance(body, dict) else None
+            activity = read_activity(body) if isinstance(body, dict) else None
         except Exception:
             activity = None
         if activity is None or not activity.type or not activity.service_url or activity.conversation is None:

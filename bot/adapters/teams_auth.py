@@ -15,6 +15,7 @@ Inbound JWT validation stays botbuilder's own (issuer, audience, expiry, signing
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -205,6 +206,25 @@ class SharedSessionSender(AsyncHTTPSender):  # type: ignore[misc]
         return Response(request, _Body(http, resp, body))
 
 
+class _Answer:
+    """A connector error response in the shape msrest's HttpOperationError.response has (status, headers, body)."""
+
+    def __init__(self, status: int, reason: str, headers: CIMultiDict[str], body: bytes) -> None:
+        self.status_code = status
+        self.reason = reason
+        self.headers = headers
+        self._body = body
+
+
+class ConnectorError(Exception):
+    """A Bot Connector answer outside 200-202 on the direct path (what msrest raises as ErrorResponseException)."""
+
+    def __init__(self, status: int, reason: str, headers: CIMultiDict[str], body: bytes) -> None:
+        self.message = f"Operation returned an invalid status code {reason!r}"
+        super().__init__(self.message)
+        self.response = _Answer(status, reason, headers, body)
+
+
 class ConnectorPool:
     """Connector clients and app tokens that live as long as the process."""
 
@@ -243,6 +263,39 @@ class ConnectorPool:
             client = self._build(key[0], key[1])
             self._clients[key] = client
         return client
+
+    async def call(
+        self,
+        method: str,
+        service_url: str,
+        path: str,
+        conversation_id: str,
+        body: dict[str, Any],
+        audience: str | None = None,
+    ) -> dict[str, Any]:
+        """One connector call with a body already in wire JSON (teams_wire.py): the request msrest's
+        ConversationsOperations would make (same URL, headers, app token), without its per-call serializer and
+        pipeline. Returns the parsed answer (a ResourceResponse's fields); raises ConnectorError like msrest."""
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json; charset=utf-8",
+            "x-ms-conversation-id": conversation_id,
+        }
+        token = self.token(audience)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {await token.get()}"
+        url = service_url.rstrip("/") + path
+        data = json.dumps(body).encode()
+        async with self.session().request(
+            method, url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=30)
+        ) as resp:
+            raw = await resp.read()
+            if resp.status not in (200, 201, 202):
+                raise ConnectorError(resp.status, str(resp.reason or ""), CIMultiDict(resp.headers), raw)
+        if not raw:
+            return {}
+        answer = json.loads(raw)
+        return answer if isinstance(answer, dict) else {}
 
     def _build(self, service_url: str, audience: str) -> ConnectorClient:
         token = self.token(audience)

@@ -20,7 +20,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from sqlalchemy import select
 
 from bot.adapters import teams_store as store
-from bot.adapters.teams_auth import ConnectorPool
+from bot.adapters.teams_auth import ConnectorError, ConnectorPool
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, bare, message_cards
 from bot.adapters.teams_store import TeamsConversation as TC
 from bot.adapters.teams_throttle import SendBudget
@@ -35,22 +35,45 @@ PRUNE_EVERY = dt.timedelta(hours=1)
 MAX_INLINE_WAIT = 2.0  # longer waits go back to the outbox as a retry, so one busy chat never stalls the worker
 
 
+_RENDERED: dict[Message, tuple[str, list[dict[str, Any]]]] = {}
+RENDERED_MAX = 256
+
+
+def rendered(message: Message) -> tuple[str, list[dict[str, Any]]]:
+    """(summary, cards) of a message, rendered once per distinct message: most replies are the same few cards
+    (help, a question's answer, a confirmation), and rendering was ~6 % of a message's cost under load. Messages
+    are frozen dataclasses, so equal content is one entry; the cards are shared and nobody mutates them (they go
+    to json.dumps only). A message that cannot be hashed is rendered every time."""
+    try:
+        found = _RENDERED.get(message)
+    except TypeError:
+        return bare(message.text)[:200], message_cards(message)
+    if found is None:
+        if len(_RENDERED) >= RENDERED_MAX:
+            _RENDERED.clear()
+        found = _RENDERED[message] = (bare(message.text)[:200], message_cards(message))
+    return found
+
+
 def card_activities(message: Message, cards: list[dict[str, Any]] | None = None) -> list[Activity]:
     """One message activity per card (long messages become several)."""
-    summary = bare(message.text)[:200]
+    if cards is None:
+        summary, cards = rendered(message)
+    else:
+        summary = bare(message.text)[:200]
     return [
         Activity(
             type=ActivityTypes.message,
             summary=summary,
             attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=c)],
         )
-        for c in (message_cards(message) if cards is None else cards)
+        for c in cards
     ]
 
 
 def classify(e: Exception) -> SendError:
     """A connector failure as the outbox understands it (R16, R19)."""
-    if isinstance(e, HttpOperationError) and getattr(e, "response", None) is not None:
+    if isinstance(e, HttpOperationError | ConnectorError) and getattr(e, "response", None) is not None:
         status = status_of(e)
         resp = e.response
         raw = getattr(resp, "_body", None) or b""  # aiohttp keeps the body our sender already read

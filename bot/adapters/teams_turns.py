@@ -15,14 +15,16 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
-from botbuilder.core import InvokeResponse, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, Attachment
+from botbuilder.core import BotAdapter, InvokeResponse, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, Attachment, DeliveryModes
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters import teams_store as store
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, SubmitProblem, bare, form_card, read_submit
 from bot.adapters.teams_sender import TRANSIENT, TeamsSender, card_activities, classify, status_of
+from bot.adapters.teams_wire import Envelope
 from bot.model import Identity, Message, Place, Reply, Request, Section, Shortcut, Submission, Text, Where, plain
 from bot.people import resolve_person
 from bot.router import handle, home_view
@@ -36,6 +38,7 @@ IN_TURN_TRIES = 3
 IN_TURN_MAX_WAIT = 4.0  # seconds one in-turn reply may wait for its slot or a retry
 ROSTER_PAGES = 50  # 100 members a page: teams up to 5,000 people are read at install
 _TAGS = re.compile(r"<[^>]+>")
+_ENVELOPE = "uptake.teams.envelope"
 
 
 def _tenant(a: Activity) -> str:
@@ -351,7 +354,38 @@ class UptakeTeamsBot:
     async def send(self, ctx: TurnContext, activities: list[Activity]) -> None:
         """In-turn replies, one at a time, each within the conversation's send budget (shared with the outbox)."""
         for activity in activities:
-            await self.within_budget(ctx, lambda activity=activity: ctx.send_activity(activity))
+            await self.within_budget(ctx, lambda activity=activity: self.post(ctx, activity))
+
+    def _envelope(self, ctx: TurnContext) -> Envelope:
+        env = ctx.turn_state.get(_ENVELOPE)
+        if env is None:
+            env = ctx.turn_state[_ENVELOPE] = Envelope(ctx.activity)
+        return env
+
+    async def post(self, ctx: TurnContext, activity: Activity) -> dict[str, Any]:
+        """One in-turn reply: what `ctx.send_activity` would post (same URL, body, token), on the pool's session
+        with the body written by teams_wire instead of msrest. `expectReplies` turns keep botbuilder's path, which
+        buffers the replies into the HTTP response instead of posting them."""
+        if ctx.activity.delivery_mode == DeliveryModes.expect_replies:
+            sent = await ctx.send_activity(activity)
+            return {"id": getattr(sent, "id", None)}
+        env = self._envelope(ctx)
+        body = env.reply(activity)
+        path = f"/v3/conversations/{quote(env.conversation_id, safe='')}/activities"
+        if body.get("replyToId"):
+            path += "/" + quote(str(body["replyToId"]), safe="")
+        audience = ctx.turn_state.get(BotAdapter.BOT_OAUTH_SCOPE_KEY)
+        answer = await self.sender.pool.call("POST", env.service_url, path, env.conversation_id, body, audience)
+        ctx.responded = True
+        return answer
+
+    async def put(self, ctx: TurnContext, activity: Activity) -> dict[str, Any]:
+        """What `ctx.update_activity` would put: the card that replaces activity `activity.id`."""
+        env = self._envelope(ctx)
+        body = env.update(activity)
+        path = f"/v3/conversations/{quote(env.conversation_id, safe='')}/activities/{quote(str(activity.id), safe='')}"
+        audience = ctx.turn_state.get(BotAdapter.BOT_OAUTH_SCOPE_KEY)
+        return await self.sender.pool.call("PUT", env.service_url, path, env.conversation_id, body, audience)
 
     async def within_budget(self, ctx: TurnContext, call: Callable[[], Awaitable[Any]]) -> Any:
         """One in-turn call to the connector, counted against the same per-conversation and per-tenant budget as
@@ -406,7 +440,7 @@ class UptakeTeamsBot:
                 id=clicked,
                 attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=replaced)],
             )
-            await self.within_budget(ctx, lambda: ctx.update_activity(update))
+            await self.within_budget(ctx, lambda: self.put(ctx, update))
         if reply.form is not None and replaced is None:
             outgoing.append(
                 Activity(
