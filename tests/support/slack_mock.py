@@ -263,9 +263,16 @@ class SlackMock:
         return web.json_response(counts)
 
     async def _response_url(self, request: web.Request) -> web.Response:
+        """A response_url post; `fail("response_url", status=…)` answers the next ones with that HTTP status."""
         params = await self._params(request)
         params["_token"] = request.match_info["token"]
         call = SlackCall("response_url", params, None, self.team, result={"ok": True})
+        fault = self._fault("response_url")
+        if fault is not None and fault.status != 200:
+            call.status, call.result = fault.status, {"ok": False}
+            await self._record(call)
+            retry = {"Retry-After": str(int(fault.retry_after or 1))} if fault.status == 429 else {}
+            return web.Response(status=fault.status, text="rate_limited" if retry else "error", headers=retry)
         await self._record(call)
         return web.json_response({"ok": True})
 
