@@ -9,6 +9,11 @@ the time to Slack's ack (what Slack's 3-second rule measures); `answered_rps` al
 ack: requests divided by the time until the mock received an answer for every one. `--json` prints one object
 per concurrency level (one line each): {"uptake": {"p50_ms", "p99_ms", "rps", "answered_rps"}, "baseline":
 {…}, "ratio_rps", "concurrency", "db"}. Requests and time are bounded; only 127.0.0.1 is contacted.
+
+Also reported, because requests/s swing with whatever else runs on the machine: each server's CPU per request
+(`cpu_ms_per_req` over the acks; for Uptake `cpu_ms_per_answered` up to its last answer), the mock's CPU per
+answer, how many answers went out while the acks were still coming (`answered_during_acks`), and the load
+average. `--concurrency` may be repeated (e.g. 50 three times) for several samples from one start.
 """
 
 from __future__ import annotations
@@ -177,7 +182,14 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 async def load(
-    url: str, n: int, concurrency: int, mock_port: int, *, wait_answers: bool, pid: int | None = None
+    url: str,
+    n: int,
+    concurrency: int,
+    mock_port: int,
+    *,
+    wait_answers: bool,
+    pid: int | None = None,
+    mock_pid: int | None = None,
 ) -> dict[str, float]:
     latencies: list[float] = []
     counter = iter(range(n))
@@ -198,7 +210,7 @@ async def load(
                         errors += 1
                 latencies.append(time.perf_counter() - t0)
 
-        cpu0 = cpu_seconds(pid)
+        cpu0, mock0 = cpu_seconds(pid), cpu_seconds(mock_pid)
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
@@ -211,6 +223,8 @@ async def load(
             "cpu_ms_per_req": round((cpu_seconds(pid) - cpu0) * 1000 / n, 3),
         }
         if wait_answers:
+            # answers Uptake had sent by the time its last ack came back (work that shared the CPU with the acks)
+            result["answered_during_acks"] = await answered(http, mock_port) - before
             deadline = time.perf_counter() + 120
             # the mock lives in another process: poll its counter (bounded by the deadline)
             while await answered(http, mock_port) - before < n and time.perf_counter() < deadline:  # noqa: ASYNC110
@@ -220,6 +234,10 @@ async def load(
             result["answered_rps"] = round(result["answered"] / done, 1)
             # all of the server's work per request: the ack and the answer after it
             result["cpu_ms_per_answered"] = round((cpu_seconds(pid) - cpu0) * 1000 / max(1, result["answered"]), 3)
+            # the mock Slack's share (it stands in for Slack's servers but runs on the same cores)
+            result["mock_cpu_ms_per_answered"] = round(
+                (cpu_seconds(mock_pid) - mock0) * 1000 / max(1, result["answered"]), 3
+            )
     return result
 
 
@@ -301,11 +319,13 @@ def main() -> None:
         # warm-up: caches (users.info, auth.test), connection pools, SQLite pages
         asyncio.run(load(uptake, 200, 10, ports["mock"], wait_answers=True))
         asyncio.run(load(baseline, 200, 10, ports["mock"], wait_answers=False))
-        pids = {"uptake": procs[1].pid, "baseline": procs[2].pid}
+        pids = {"uptake": procs[1].pid, "baseline": procs[2].pid, "mock": procs[0].pid}
         rows = []
         for c in args.concurrency or [1, 10, 50]:
             n = args.requests if c > 1 else max(200, args.requests // 4)
-            up = asyncio.run(load(uptake, n, c, ports["mock"], wait_answers=True, pid=pids["uptake"]))
+            up = asyncio.run(
+                load(uptake, n, c, ports["mock"], wait_answers=True, pid=pids["uptake"], mock_pid=pids["mock"])
+            )
             base = asyncio.run(load(baseline, n, c, ports["mock"], wait_answers=False, pid=pids["baseline"]))
             row = {
                 "uptake": up,

@@ -256,7 +256,15 @@ def build(rt: Runtime) -> tuple[SlackClients, AsyncApp | None, str]:
         return SlackClients(s), None, "slack: off — SLACK_SIGNING_SECRET is missing (requests can't be verified)"
     base_logger = quiet_slack_logs()
     secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
-    common: dict[str, Any] = {"signing_secret": secret, "process_before_response": True, "logger": base_logger}
+    common: dict[str, Any] = {
+        "signing_secret": secret,
+        "process_before_response": True,
+        "logger": base_logger,
+        # Per-request middleware for features Uptake's listeners don't take (workflow function tokens; the AI
+        # assistant's say/set_status/say_stream objects built for every DM): off, so an ack builds none of them.
+        "attaching_function_token_enabled": False,
+        "attaching_conversation_kwargs_enabled": False,
+    }
     if mode == "oauth":
         store = installation_store(s.slack_client_id or "", rt.db.engine)
         clients = SlackClients(s, store)
