@@ -9,6 +9,11 @@ the time to Slack's ack (what Slack's 3-second rule measures); `answered_rps` al
 ack: requests divided by the time until the mock received an answer for every one. `--json` prints one object
 per concurrency level (one line each): {"uptake": {"p50_ms", "p99_ms", "rps", "answered_rps"}, "baseline":
 {…}, "ratio_rps", "concurrency", "db"}. Requests and time are bounded; only 127.0.0.1 is contacted.
+
+Also reported, because requests/s swing with whatever else runs on the machine: each server's CPU per request
+(`cpu_ms_per_req` over the acks; for Uptake `cpu_ms_per_answered` up to its last answer), the mock's CPU per
+answer, how many answers went out while the acks were still coming (`answered_during_acks`), and the load
+average. `--concurrency` may be repeated (e.g. 50 three times) for several samples from one start.
 """
 
 from __future__ import annotations
@@ -164,7 +169,28 @@ async def answered(http: aiohttp.ClientSession, mock_port: int) -> int:
     return int(counts.get("response_url", 0)) + int(counts.get("chat.postMessage", 0))
 
 
-async def load(url: str, n: int, concurrency: int, mock_port: int, *, wait_answers: bool) -> dict[str, float]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere). Per-request CPU is far steadier
+    than requests/s on a machine shared with other work, so both servers report it next to their rates."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    url: str,
+    n: int,
+    concurrency: int,
+    mock_port: int,
+    *,
+    wait_answers: bool,
+    pid: int | None = None,
+    mock_pid: int | None = None,
+) -> dict[str, float]:
     latencies: list[float] = []
     counter = iter(range(n))
     errors = 0
@@ -184,6 +210,7 @@ async def load(url: str, n: int, concurrency: int, mock_port: int, *, wait_answe
                         errors += 1
                 latencies.append(time.perf_counter() - t0)
 
+        cpu0, mock0 = cpu_seconds(pid), cpu_seconds(mock_pid)
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
@@ -192,8 +219,12 @@ async def load(url: str, n: int, concurrency: int, mock_port: int, *, wait_answe
             "p99_ms": round(sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000, 2),
             "rps": round(n / elapsed, 1),
             "errors": errors,
+            # server CPU while the acks were sent (for Uptake this includes the answers done meanwhile)
+            "cpu_ms_per_req": round((cpu_seconds(pid) - cpu0) * 1000 / n, 3),
         }
         if wait_answers:
+            # answers Uptake had sent by the time its last ack came back (work that shared the CPU with the acks)
+            result["answered_during_acks"] = await answered(http, mock_port) - before
             deadline = time.perf_counter() + 120
             # the mock lives in another process: poll its counter (bounded by the deadline)
             while await answered(http, mock_port) - before < n and time.perf_counter() < deadline:  # noqa: ASYNC110
@@ -201,6 +232,12 @@ async def load(url: str, n: int, concurrency: int, mock_port: int, *, wait_answe
             done = time.perf_counter() - start
             result["answered"] = await answered(http, mock_port) - before
             result["answered_rps"] = round(result["answered"] / done, 1)
+            # all of the server's work per request: the ack and the answer after it
+            result["cpu_ms_per_answered"] = round((cpu_seconds(pid) - cpu0) * 1000 / max(1, result["answered"]), 3)
+            # the mock Slack's share (it stands in for Slack's servers but runs on the same cores)
+            result["mock_cpu_ms_per_answered"] = round(
+                (cpu_seconds(mock_pid) - mock0) * 1000 / max(1, result["answered"]), 3
+            )
     return result
 
 
@@ -282,11 +319,14 @@ def main() -> None:
         # warm-up: caches (users.info, auth.test), connection pools, SQLite pages
         asyncio.run(load(uptake, 200, 10, ports["mock"], wait_answers=True))
         asyncio.run(load(baseline, 200, 10, ports["mock"], wait_answers=False))
+        pids = {"uptake": procs[1].pid, "baseline": procs[2].pid, "mock": procs[0].pid}
         rows = []
         for c in args.concurrency or [1, 10, 50]:
             n = args.requests if c > 1 else max(200, args.requests // 4)
-            up = asyncio.run(load(uptake, n, c, ports["mock"], wait_answers=True))
-            base = asyncio.run(load(baseline, n, c, ports["mock"], wait_answers=False))
+            up = asyncio.run(
+                load(uptake, n, c, ports["mock"], wait_answers=True, pid=pids["uptake"], mock_pid=pids["mock"])
+            )
+            base = asyncio.run(load(baseline, n, c, ports["mock"], wait_answers=False, pid=pids["baseline"]))
             row = {
                 "uptake": up,
                 "baseline": base,
@@ -294,6 +334,7 @@ def main() -> None:
                 "concurrency": c,
                 "db": "postgresql" if args.db else "sqlite",
                 "requests": n,
+                "loadavg": os.getloadavg()[0],
             }
             rows.append(row)
             if args.json:
@@ -301,14 +342,15 @@ def main() -> None:
         if not args.json:
             print(
                 f"{'db':<10} {'c':>3} {'uptake p50':>10} {'p99':>8} {'rps':>7} {'answered/s':>10} | "
-                f"{'bolt p50':>8} {'p99':>7} {'rps':>7} | ratio"
+                f"{'bolt p50':>8} {'p99':>7} {'rps':>7} | ratio | cpu ms/req: uptake ack, answered; bolt | load"
             )
             for r in rows:
                 u, b = r["uptake"], r["baseline"]
                 print(
                     f"{r['db']:<10} {r['concurrency']:>3} {u['p50_ms']:>10} {u['p99_ms']:>8} {u['rps']:>7} "
                     f"{u.get('answered_rps', 0):>10} | {b['p50_ms']:>8} {b['p99_ms']:>7} {b['rps']:>7} | "
-                    f"{r['ratio_rps']:.2f}"
+                    f"{r['ratio_rps']:.2f} | {u['cpu_ms_per_req']:.2f} {u.get('cpu_ms_per_answered', 0):.2f}; "
+                    f"{b['cpu_ms_per_req']:.2f} | {r['loadavg']:.1f}"
                 )
     finally:
         for p in procs:

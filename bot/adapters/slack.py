@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters import slack_inbound as inbound
 from bot.adapters.slack_install import installation_store, state_store
+from bot.adapters.slack_queue import AnswerQueue
 from bot.adapters.slack_render import inline_errors, render_form, render_home
 from bot.adapters.slack_reply import OPEN_FORM, FormStash, Responder
 from bot.adapters.slack_send import ROTATE_BEFORE_MINUTES, SlackClients, SlackSender, classify
@@ -41,7 +42,6 @@ SLACK = web.AppKey("slack", object)
 OFF = "slack: off — set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_CLIENT_ID/SECRET) to turn it on"
 SCOPES = ["app_mentions:read", "chat:write", "commands", "im:history", "im:write", "users:read"]
 MANIFEST = ROOT / "manifests" / "slack.yml"
-WORKERS = 8  # concurrent answers per process (below the database pool size)
 
 
 class _Redact(logging.Filter):
@@ -87,37 +87,18 @@ class SlackAdapter:
         self.clicks = inbound.ClickGate(rt.db, rt.clock)
         self.stash = FormStash()
         self.responder = Responder(clients, self.stash)
-        self.tasks: set[asyncio.Task[None]] = set()
-        # Work after the ack waits its turn here instead of exhausting the database pool under bursts.
-        self.limit = asyncio.Semaphore(WORKERS)
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Work after the ack waits its turn here (not exhausting the database pool, giving way to acks in bursts).
+        self.answers = AnswerQueue()
         self.register()
 
     # ------------------------------------------------------------ background work
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._guard(coro))
-        self.tasks.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._done)
-
-    async def _guard(self, coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            async with self.limit:
-                await coro
-        except Exception:
-            log.exception("slack: answering after the ack failed")
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not self.tasks:
-            self._idle.set()
+        self.answers.put(coro)
 
     async def idle(self) -> None:
-        """Wait until every answer started so far was sent (tests, graceful shutdown)."""
-        while self.tasks:
-            await self._idle.wait()
+        """Wait until every answer queued so far was sent (tests, graceful shutdown)."""
+        await self.answers.idle()
 
     async def answer(self, client: AsyncWebClient, turn: inbound.Turn, intent: Any, key: str, **extra: Any) -> None:
         identity = await self.identities.get(client, turn.team_id, turn.user_id)
@@ -275,7 +256,15 @@ def build(rt: Runtime) -> tuple[SlackClients, AsyncApp | None, str]:
         return SlackClients(s), None, "slack: off — SLACK_SIGNING_SECRET is missing (requests can't be verified)"
     base_logger = quiet_slack_logs()
     secret = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else ""
-    common: dict[str, Any] = {"signing_secret": secret, "process_before_response": True, "logger": base_logger}
+    common: dict[str, Any] = {
+        "signing_secret": secret,
+        "process_before_response": True,
+        "logger": base_logger,
+        # Per-request middleware for features Uptake's listeners don't take (workflow function tokens; the AI
+        # assistant's say/set_status/say_stream objects built for every DM): off, so an ack builds none of them.
+        "attaching_function_token_enabled": False,
+        "attaching_conversation_kwargs_enabled": False,
+    }
     if mode == "oauth":
         store = installation_store(s.slack_client_id or "", rt.db.engine)
         clients = SlackClients(s, store)

@@ -8,10 +8,12 @@ bullets and Markdown links `[title](https://…)`, which become `<url|title>`; p
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
 
+from slack_sdk.models.basic_objects import EMPTY_ALLOWED_TYPE_AND_PROPERTY_LIST, JsonObject
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
@@ -56,6 +58,59 @@ _LINK = re.compile(r"\[([^\]\n]{1,200})\]\((https?://[^\s()<>|]{1,2000})\)")
 DUP_MARK = "~"  # suffix that keeps action ids unique within one block; stripped again on the way in
 
 
+# ---------------------------------------------------------------- slack_sdk models → dicts
+
+_EMPTY_ALLOWED = {(e["type"], e["property"]) for e in EMPTY_ALLOWED_TYPE_AND_PROPERTY_LIST}
+_BASE = (
+    JsonObject.to_dict,
+    JsonObject.validate_json,
+    JsonObject.get_non_null_attributes,
+    JsonObject.get_object_attribute,
+)
+
+
+@functools.cache
+def _validators(cls: type) -> tuple[str, ...]:
+    """The @JsonValidator methods of a model class: what JsonObject.validate_json looks up with dir() on every
+    object it converts (≈ 70 % of the rendering time of a reply), found once per class instead."""
+    found = []
+    for name in dir(cls):
+        attr = getattr(cls, name, None)
+        if not name.startswith("__") and callable(attr) and hasattr(attr, "validator"):
+            found.append(name)
+    return tuple(found)
+
+
+def as_dict(obj: JsonObject) -> dict[str, Any]:
+    """`obj.to_dict()`: the same dict and the same validation (SlackObjectFormationError), cheaper. Classes that
+    bring their own to_dict (Option, ConfirmObject, …) use it; the others run their validators and drop empty
+    attributes as JsonObject.to_dict does (tests/slack/test_render.py compares the two on every kind we render)."""
+    cls = type(obj)
+    if (cls.to_dict, cls.validate_json, cls.get_non_null_attributes, cls.get_object_attribute) != _BASE:
+        return obj.to_dict()
+    for name in _validators(cls):
+        getattr(obj, name)()
+    kind = getattr(obj, "type", None)
+    out: dict[str, Any] = {}
+    for key in sorted(obj.attributes):
+        value = getattr(obj, key, None)
+        if value is None or ((kind, key) not in _EMPTY_ALLOWED and hasattr(value, "__len__") and not len(value)):
+            continue
+        out[key] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, JsonObject):
+        return as_dict(value)
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return {k: _plain(v) for k, v in to_dict().items()}
+    return value
+
+
 def escape(text: str) -> str:
     """Slack's three entities, nothing else (double escaping would show `&amp;amp;`)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -93,9 +148,9 @@ def render_blocks(blocks: tuple[Block, ...] | list[Block]) -> list[dict[str, Any
         elif isinstance(block, Context):
             for piece in lim.split_text(mrkdwn(block.text), lim.CONTEXT_TEXT):
                 if piece.strip():
-                    out.append(ContextBlock(elements=[MarkdownTextObject(text=piece)]).to_dict())
+                    out.append(as_dict(ContextBlock(elements=[MarkdownTextObject(text=piece)])))
         elif isinstance(block, Divider):
-            out.append(DividerBlock().to_dict())
+            out.append(as_dict(DividerBlock()))
         elif isinstance(block, Actions):
             out.extend(_actions(block.buttons, block.select))
     return out
@@ -104,16 +159,16 @@ def render_blocks(blocks: tuple[Block, ...] | list[Block]) -> list[dict[str, Any
 def _section(s: Section) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if s.heading:
-        out.append(HeaderBlock(text=plain_text(s.heading, lim.HEADER_TEXT)).to_dict())
+        out.append(as_dict(HeaderBlock(text=plain_text(s.heading, lim.HEADER_TEXT))))
     if s.text:
         out.extend(
-            SectionBlock(text=MarkdownTextObject(text=p)).to_dict() for p in lim.split_text(mrkdwn(s.text)) if p.strip()
+            as_dict(SectionBlock(text=MarkdownTextObject(text=p))) for p in lim.split_text(mrkdwn(s.text)) if p.strip()
         )
     if s.user_text:
         # verbatim: Slack must not auto-link channel names or URLs in what a person wrote.
         quoted = "\n".join("> " + line if line else ">" for line in escape(plain(s.user_text)).splitlines())
         out.extend(
-            SectionBlock(text=MarkdownTextObject(text=p, verbatim=True)).to_dict()
+            as_dict(SectionBlock(text=MarkdownTextObject(text=p, verbatim=True)))
             for p in lim.split_text(quoted)
             if p.strip()
         )
@@ -121,7 +176,7 @@ def _section(s: Section) -> list[dict[str, Any]]:
         MarkdownTextObject(text=lim.clip(f"*{mrkdwn(f.label)}*\n{mrkdwn(f.value)}", lim.FIELD_TEXT)) for f in s.facts
     ]
     for i in range(0, len(fields), lim.FIELDS):
-        out.append(SectionBlock(fields=fields[i : i + lim.FIELDS]).to_dict())
+        out.append(as_dict(SectionBlock(fields=fields[i : i + lim.FIELDS])))
     out.extend(_actions(s.buttons, s.select))
     return out
 
@@ -134,7 +189,7 @@ def _actions(buttons: tuple[Button, ...], select: Select | None) -> list[dict[st
     if select is not None and select.options:
         elements.append(_select(select, seen))
     return [
-        ActionsBlock(elements=elements[i : i + lim.ACTIONS_ELEMENTS]).to_dict()
+        as_dict(ActionsBlock(elements=elements[i : i + lim.ACTIONS_ELEMENTS]))
         for i in range(0, len(elements), lim.ACTIONS_ELEMENTS)
     ]
 
@@ -187,7 +242,7 @@ def render_message(msg: Message) -> list[dict[str, Any]]:
     text = lim.clip(mrkdwn(msg.text), lim.FALLBACK_TEXT) if msg.text else ""
     if not blocks:
         parts = lim.split_text(mrkdwn(msg.text)) if msg.text else []
-        blocks = [SectionBlock(text=MarkdownTextObject(text=p)).to_dict() for p in parts if p.strip()]
+        blocks = [as_dict(SectionBlock(text=MarkdownTextObject(text=p))) for p in parts if p.strip()]
         if not blocks:
             return [{"text": text or " "}]
     chunks = lim.split_message(blocks)
@@ -283,13 +338,13 @@ def render_form(form: Form, answer_in: dict[str, str]) -> dict[str, Any]:
     stray = [msg for name, msg in form.errors.items() if name not in names]
     if stray:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=lim.clip(mrkdwn(" ".join(stray)), 3000))]).to_dict()
+            as_dict(ContextBlock(elements=[MarkdownTextObject(text=lim.clip(mrkdwn(" ".join(stray)), 3000))]))
         )
     for f in form.fields:
-        blocks.append(_input(f).to_dict())
+        blocks.append(as_dict(_input(f)))
         if f.name in form.errors:
             note = lim.clip("⚠️ " + mrkdwn(form.errors[f.name]), lim.CONTEXT_TEXT)
-            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]).to_dict())
+            blocks.append(as_dict(ContextBlock(elements=[MarkdownTextObject(text=note)])))
     view = View(
         type="modal",
         callback_id=form.form_id[:255],
@@ -297,9 +352,9 @@ def render_form(form: Form, answer_in: dict[str, str]) -> dict[str, Any]:
         submit=plain_text(form.submit_label, lim.MODAL_BUTTON),
         close=plain_text("Cancel", lim.MODAL_BUTTON),
         private_metadata=form_metadata(form, answer_in),
-        blocks=lim.fit_view(blocks) or [DividerBlock().to_dict()],
+        blocks=lim.fit_view(blocks) or [as_dict(DividerBlock())],
     )
-    return view.to_dict()
+    return as_dict(view)
 
 
 def inline_errors(form: Form) -> dict[str, str]:

@@ -97,15 +97,19 @@ class SlackClients:
         self._by_token: dict[str | None, AsyncWebClient] = {}
         self._bot_tokens: dict[str, tuple[str, float | None]] = {}  # workspace -> (token, expiry epoch)
 
+    def http(self) -> aiohttp.ClientSession:
+        """The one HTTP session of every Web API client and of the response_url posts (one connection pool)."""
+        if self.session is None:
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self.session
+
     def client(self, token: str | None = None) -> AsyncWebClient:
         found = self._by_token.get(token)
         if found is None:
-            if self.session is None:
-                self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
             found = AsyncWebClient(
                 token=token,
                 base_url=self.settings.slack_api_url,
-                session=self.session,
+                session=self.http(),
                 timeout=15,
                 retry_handlers=retry_handlers(),
             )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import ButtonElement, PlainTextObject
 
 from bot.adapters import slack_limits as lim
-from bot.adapters.slack_render import escape, mrkdwn, render_form, render_home, render_message
+from bot.adapters import slack_render
+from bot.adapters.slack_render import as_dict, escape, mrkdwn, render_form, render_home, render_message
 from bot.model import (
     Actions,
     Button,
@@ -152,18 +157,19 @@ form_fields = st.builds(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(
-    st.builds(
-        Form,
-        form_id=st.text(min_size=1, max_size=80),
-        title=labels,
-        fields=st.lists(form_fields, min_size=1, max_size=120).map(tuple),
-        submit_label=labels,
-        intro=st.one_of(st.none(), long_texts),
-        state=st.text(max_size=1500),
-    )
+forms = st.builds(
+    Form,
+    form_id=st.text(min_size=1, max_size=80),
+    title=labels,
+    fields=st.lists(form_fields, min_size=1, max_size=120).map(tuple),
+    submit_label=labels,
+    intro=st.one_of(st.none(), long_texts),
+    state=st.text(max_size=1500),
 )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(forms)
 def test_any_form_renders_as_a_valid_modal(form: Form) -> None:
     view = render_form(form, {"w": "channel", "c": "C1"})
     assert len(view["title"]["text"]) <= lim.MODAL_TITLE
@@ -173,3 +179,30 @@ def test_any_form_renders_as_a_valid_modal(form: Form) -> None:
     assert len(view["blocks"]) <= lim.VIEW_BLOCKS
     if len(form.fields) > lim.VIEW_BLOCKS:
         assert view["blocks"][-1]["elements"][0]["text"].startswith(lim.MORE)
+
+
+# ---------------------------------------------------------------- as_dict is slack_sdk's to_dict, faster
+
+
+def _with_slack_sdk_to_dict(render: Any, *args: Any) -> Any:
+    """The same rendering with every model converted by slack_sdk's own `to_dict()` (our as_dict swapped out)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(slack_render, "as_dict", lambda obj: obj.to_dict())
+        return render(*args)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(messages, st.lists(blocks, min_size=1, max_size=40), forms)
+def test_as_dict_renders_exactly_what_slack_sdk_to_dict_renders(msg: Message, home: list, form: Form) -> None:
+    assert render_message(msg) == _with_slack_sdk_to_dict(render_message, msg)
+    assert render_home(home) == _with_slack_sdk_to_dict(render_home, home)
+    answer_in = {"w": "channel", "c": "C1"}
+    assert render_form(form, answer_in) == _with_slack_sdk_to_dict(render_form, form, answer_in)
+
+
+def test_as_dict_still_runs_slack_sdks_validators() -> None:
+    too_long = ButtonElement(text=PlainTextObject(text="x" * 100), action_id="a")
+    with pytest.raises(SlackObjectFormationError):
+        too_long.to_dict()
+    with pytest.raises(SlackObjectFormationError):
+        as_dict(too_long)

@@ -1,8 +1,10 @@
-"""The outbox's Slack sender against the mock Web API: DMs by user id, metadata refs, error classes, 429 retry."""
+"""The outbox's Slack sender against the mock Web API: DMs by user id, metadata refs, error classes, 429 retry;
+response_url posts retried the same way."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -121,3 +123,28 @@ async def test_outbox_row_reaches_slack_through_the_worker(slack: SlackDriver) -
         row = await session.scalar(select(OutboxMessage))
     assert row is not None and row.status == "sent" and row.platform_message_id == call.result["ts"]
     assert call.params["metadata"]["event_payload"]["ref"] == f"outbox:{row.id}"
+
+
+@pytest.mark.parametrize("statuses", [[429, 200], [503, 500, 200]])
+async def test_response_url_429_and_5xx_are_retried_and_the_answer_arrives_once(
+    slack: SlackDriver, statuses: list[int]
+) -> None:
+    for status in statuses[:-1]:
+        slack.api.fail("response_url", status=status, retry_after=0)
+    resp = await slack.command("help", user="U1")
+    assert resp.status == 200
+    reply = await slack.api.wait("response_url")
+    await slack.idle()
+    assert [c.status for c in slack.api.calls("response_url", include_failed=True)] == statuses
+    assert "What I can do" in reply.text and reply.params["response_type"] == "ephemeral"
+
+
+async def test_response_url_refusal_is_not_retried_and_is_logged(
+    slack: SlackDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.api.fail("response_url", status=404)  # e.g. a response_url past its 30 minutes
+    with caplog.at_level(logging.WARNING, logger="uptake.slack"):
+        await slack.command("help", user="U1")
+        await slack.idle()
+    assert [c.status for c in slack.api.calls("response_url", include_failed=True)] == [404]
+    assert "response_url answered 404" in caplog.text
