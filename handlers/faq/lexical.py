@@ -219,8 +219,14 @@ class LexicalMatcher(CalibratedMatcher):
         lexical = np.clip((centroid + NEAREST_WEIGHT * nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
         if dense is None or index.dense_centroids is None or index.dense_phrasings is None:
             return lexical
-        d_centroid = dense @ index.dense_centroids.T
-        d_nearest = np.maximum.reduceat(dense @ index.dense_phrasings, index.class_starts, axis=1)
+        if dense.size * index.dense_phrasings.shape[1] < 5_000_000:
+            # A question or a small batch: numpy's own loops, not BLAS, whose threads cost more than the product.
+            d_centroid = np.einsum("qd,ed->qe", dense, index.dense_centroids)
+            d_all = np.einsum("qd,dp->qp", dense, index.dense_phrasings)
+        else:
+            d_centroid = dense @ index.dense_centroids.T
+            d_all = dense @ index.dense_phrasings
+        d_nearest = np.maximum.reduceat(d_all, index.class_starts, axis=1)
         semantic = np.clip((d_centroid + NEAREST_WEIGHT * d_nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
         return (lexical + DENSE_WEIGHT * semantic) / (1.0 + DENSE_WEIGHT)
 
