@@ -1,8 +1,10 @@
-"""Default matcher: word and character n-grams, no heavy dependency (numpy only).
+"""Default matcher: word and character n-grams plus static word-piece vectors, no heavy dependency (numpy only).
 
 Each entry is scored by the cosine to the centroid of its phrasings plus half the cosine to its closest
 phrasing; character n-grams make it robust to typos. Inverse document frequency is computed over entries,
-not phrasings, so words that every entry shares count for little. Raw scores are calibrated on held-out
+not phrasings, so words that every entry shares count for little. The same centroid + nearest score is computed
+on sentence vectors built from word-piece vectors distilled from MiniLM (static_vectors.py), which know that
+"top up" and "add money" mean the same, and the two scores are averaged. Raw scores are calibrated on held-out
 phrasings (see calibration.py).
 """
 
@@ -18,10 +20,12 @@ from itertools import pairwise
 import numpy as np
 
 from handlers.faq.scoring import CalibratedMatcher
+from handlers.faq.static_vectors import StaticVectors, default_vectors
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 NEAREST_WEIGHT = 0.5
+DENSE_WEIGHT = 1.0  # static-vector score against the n-gram score (1.0 = plain average)
 
 
 @lru_cache(maxsize=100_000)
@@ -91,21 +95,27 @@ class _Index:
     centroids: _Postings
     phrasings: _Postings
     class_starts: np.ndarray  # phrasings are grouped by entry, so per-entry maxima are a reduceat
+    dense_centroids: np.ndarray | None  # entries x dims, L2-normalised (None without static vectors)
+    dense_phrasings: np.ndarray | None  # dims x phrasings, so a question's cosines are one product
 
 
 class LexicalMatcher(CalibratedMatcher):
     """Fast default matcher; see the module docstring for how it scores and calibrates."""
 
-    def __init__(self, n_folds: int = 5, seed: int = 0) -> None:
+    def __init__(self, n_folds: int = 5, seed: int = 0, static: StaticVectors | bool | None = True) -> None:
         super().__init__(n_folds, seed)
         self._vocab: dict[str, int] = {}
         self._index: _Index | None = None
+        # True: the shipped vectors (if the data file is there); False/None: n-grams alone.
+        self._static = default_vectors() if static is True else (static or None)
+        self._dense: np.ndarray | None = None
 
     def _prepare(self, texts: Sequence[str], labels: Sequence[int]) -> None:
         self._vocab = {}
         self._row_ptr, self._feats, self._tfs = self._vectorise(texts, grow=True)
         self._labels = np.asarray(labels, dtype=np.int64)
         self._sort_by_feature()
+        self._dense = self._static.encode(texts) if self._static is not None else None
 
     def _build_final(self, train: np.ndarray) -> None:
         self._index = self._build(train)
@@ -115,7 +125,8 @@ class LexicalMatcher(CalibratedMatcher):
         if self._index is None:
             return np.zeros(len(self._ids))
         ptr, feats, tfs = self._vectorise([text], grow=False)
-        return self._scores(self._index, ptr, feats, tfs)[0]
+        dense = self._static.encode([text]) if self._static is not None else None
+        return self._scores(self._index, ptr, feats, tfs, dense)[0]
 
     def _vectorise(self, texts: Sequence[str], grow: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR rows of sublinear term frequencies; `grow` adds unseen n-grams to the vocabulary."""
@@ -165,6 +176,7 @@ class LexicalMatcher(CalibratedMatcher):
         entries, local_entry = np.unique(self._labels[train], return_inverse=True)
         entry = local_entry[rows]
         n_feats, n_entries = len(self._vocab), entries.size
+        class_starts = np.searchsorted(local_entry, np.arange(n_entries))
         # Sorted by (feature, row) and rows grouped by entry, so each (feature, entry) pair is one run.
         starts_run = np.ones(rows.size, dtype=bool)
         starts_run[1:] = (feats[1:] != feats[:-1]) | (entry[1:] != entry[:-1])
@@ -177,23 +189,46 @@ class LexicalMatcher(CalibratedMatcher):
         weights /= np.sqrt(np.bincount(rows, weights**2, minlength=train.size))[rows]
         sums: np.ndarray = np.bincount(run_id, weights).astype(np.float64)
         sums /= np.sqrt(np.bincount(run_entry, sums**2, minlength=n_entries))[run_entry]
+        dense_centroids = dense_phrasings = None
+        if self._dense is not None:
+            dense_phrasings = self._dense[train]
+            dense_centroids = np.add.reduceat(dense_phrasings, class_starts, axis=0)
+            norms = np.linalg.norm(dense_centroids, axis=1, keepdims=True)
+            np.divide(dense_centroids, norms, out=dense_centroids, where=norms > 0)
+            dense_phrasings = np.ascontiguousarray(dense_phrasings.T)
         return _Index(
             idf=idf,
             centroids=_Postings.from_sorted(run_entry, run_feat, sums, n_feats, n_entries),
             phrasings=_Postings.from_sorted(rows, feats, weights, n_feats, train.size),
-            class_starts=np.searchsorted(local_entry, np.arange(n_entries)),
+            class_starts=class_starts,
+            dense_centroids=dense_centroids,
+            dense_phrasings=dense_phrasings,
         )
 
     @staticmethod
-    def _scores(index: _Index, ptr: np.ndarray, feats: np.ndarray, tfs: np.ndarray) -> np.ndarray:
-        """Raw scores (queries x entries) for a batch of vectorised queries."""
+    def _scores(
+        index: _Index, ptr: np.ndarray, feats: np.ndarray, tfs: np.ndarray, dense: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Raw scores (queries x entries) for a batch of vectorised queries (and their sentence vectors)."""
         weights = tfs * index.idf[feats]
         rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
         norms = np.sqrt(np.bincount(rows, weights**2, minlength=ptr.size - 1))
         weights = np.divide(weights, norms[rows], out=np.zeros_like(weights), where=norms[rows] > 0)
         centroid = index.centroids.dot(ptr, feats, weights)
         nearest = np.maximum.reduceat(index.phrasings.dot(ptr, feats, weights), index.class_starts, axis=1)
-        return np.clip((centroid + NEAREST_WEIGHT * nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
+        lexical = np.clip((centroid + NEAREST_WEIGHT * nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
+        if dense is None or index.dense_centroids is None or index.dense_phrasings is None:
+            return lexical
+        if dense.size * index.dense_phrasings.shape[1] < 5_000_000:
+            # A question or a small batch: numpy's own loops, not BLAS, whose threads cost more than the product.
+            d_centroid = np.einsum("qd,ed->qe", dense, index.dense_centroids)
+            d_all = np.einsum("qd,dp->qp", dense, index.dense_phrasings)
+        else:
+            d_centroid = dense @ index.dense_centroids.T
+            d_all = dense @ index.dense_phrasings
+        d_nearest = np.maximum.reduceat(d_all, index.class_starts, axis=1)
+        semantic = np.clip((d_centroid + NEAREST_WEIGHT * d_nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
+        return (lexical + DENSE_WEIGHT * semantic) / (1.0 + DENSE_WEIGHT)
 
     def _score_fold(self, train: np.ndarray, queries: np.ndarray) -> list[np.ndarray]:
         index = self._build(train)
@@ -201,7 +236,8 @@ class LexicalMatcher(CalibratedMatcher):
         for chunk in np.array_split(queries, max(1, queries.size // 64)):
             rows, feats, tfs = _gather_rows(self._row_ptr, self._feats, self._tfs, chunk)
             ptr = np.searchsorted(rows, np.arange(chunk.size + 1))
-            out.extend(self._scores(index, ptr, feats, tfs))
+            dense = self._dense[chunk] if self._dense is not None else None
+            out.extend(self._scores(index, ptr, feats, tfs, dense))
         return out
 
 
