@@ -19,7 +19,7 @@ class HybridMatcher(CalibratedMatcher):
     ) -> None:
         super().__init__(n_folds, seed)
         self._weight = semantic_weight
-        self._lexical = LexicalMatcher(n_folds, seed)
+        self._lexical = LexicalMatcher(n_folds, seed, static=False)  # MiniLM covers what the static vectors add
         self._semantic = SemanticMatcher(model_path, n_folds, seed)
 
     def _prepare(self, texts: Sequence[str], labels: Sequence[int]) -> None:
