@@ -81,8 +81,18 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        session = self.sessions()
+        try:
             yield session
+        finally:
+            if session.in_transaction():
+                # A connection may be held: close in a task of its own that a cancellation cannot abandon.
+                async with session:
+                    pass
+            else:
+                # Committed or rolled back: no connection is held and closing only forgets the objects (no I/O),
+                # so skip the task and greenlet that AsyncSession's exit costs on every request.
+                session.sync_session.close()
 
     async def ping(self, timeout: float = 3.0) -> None:
         """Raise if the database does not answer (health checks, start-up)."""
