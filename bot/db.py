@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event, text
+import aiosqlite
+from sqlalchemy import JSON, DateTime, MetaData, event, make_url, text
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -59,7 +63,7 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["async_creator"] = partial(_connect_sqlite, url)
             # The pool's rollback-on-return is one more hop to aiosqlite's thread per request even when nothing is
             # open; `_sqlite_reset` rolls back only a connection that is still inside a transaction.
             kwargs["pool_reset_on_return"] = None
@@ -77,8 +81,18 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        session = self.sessions()
+        try:
             yield session
+        finally:
+            if session.in_transaction():
+                # A connection may be held: close in a task of its own that a cancellation cannot abandon.
+                async with session:
+                    pass
+            else:
+                # Committed or rolled back: no connection is held and closing only forgets the objects (no I/O),
+                # so skip the task and greenlet that AsyncSession's exit costs on every request.
+                session.sync_session.close()
 
     async def ping(self, timeout: float = 3.0) -> None:
         """Raise if the database does not answer (health checks, start-up)."""
@@ -87,6 +101,85 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class _OneHopCursor:
+    """An aiosqlite-compatible cursor that runs execute + fetchall + close in ONE call to the connection's thread.
+
+    aiosqlite's own cursor costs SQLAlchemy four hops per SELECT (cursor, execute, fetchall, close) and three per
+    write; each hop is a queue put, a thread wake-up, a GIL hand-over and a self-pipe wake-up of the event loop.
+    Rows are buffered, as SQLAlchemy's adapter buffers them anyway (Uptake never streams results).
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> _OneHopCursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def _run(self, many: bool, sql: str, parameters: Any) -> tuple[Any, list[Any], int, int | None]:
+        # Runs in aiosqlite's thread, the only one allowed to touch the sqlite3 connection.
+        cursor = self._connection._conn.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            elif parameters is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            return cursor.description, rows, cursor.rowcount, cursor.lastrowid
+        finally:
+            cursor.close()
+
+    async def execute(self, sql: str, parameters: Any = None) -> _OneHopCursor:
+        result = await self._connection._execute(self._run, False, sql, parameters)
+        self.description, self._rows, self.rowcount, self.lastrowid = result
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _OneHopCursor:
+        result = await self._connection._execute(self._run, True, sql, parameters)
+        self.description, self._rows, self.rowcount, self.lastrowid = result
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> Sequence[Any]:
+        size = size or self.arraysize
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    async def fetchall(self) -> Sequence[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+class _OneHopConnection(aiosqlite.Connection):
+    """aiosqlite's connection whose cursors take one hop per statement (see `_OneHopCursor`)."""
+
+    def cursor(self) -> _OneHopCursor:  # type: ignore[override]
+        return _OneHopCursor(self)
+
+
+async def _connect_sqlite(url: str) -> aiosqlite.Connection:
+    """What SQLAlchemy's aiosqlite dialect would open (same file and options), with one-hop cursors."""
+    args, options = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+    options["timeout"] = 30
+    connection = _OneHopConnection(partial(sqlite3.connect, *args, **options), iter_chunk_size=64)
+    connection._thread.daemon = True  # as SQLAlchemy does: a forgotten connection must not block exit
+    return await connection
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -122,8 +122,12 @@ class Registry:
         self.free_text: Handler | None = None
         self.cli: dict[str, Any] = {}  # command-line groups (typer.Typer) by name: `uptake <name> …`
         self.capabilities: dict[str, Capability] = {}
+        # What is computed from the commands alone (the help list per role), kept between requests because the
+        # registrations do not change while serving; anything that registers a command or free text clears it.
+        self.derived: dict[Any, Any] = {}
 
     def add_command(self, spec: CommandSpec) -> None:
+        self.derived.clear()
         for word in (spec.word, *spec.aliases):
             if word in self.words:
                 raise ValueError(f"command word {word!r} registered twice")
@@ -203,6 +207,7 @@ class Capability:
         if self.reg.free_text is not None:
             raise ValueError("free text handler registered twice")
         self.reg.free_text = fn
+        self.reg.derived.clear()
         return fn
 
     def home(self, *, order: int = 100) -> Callable[[HomeFn], HomeFn]:

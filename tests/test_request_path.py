@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import aiosqlite
 import pytest
 from sqlalchemy import event, func, select, text
 
@@ -106,6 +107,36 @@ async def test_rollout_changes_elsewhere_are_seen_by_the_next_request(chat: Chat
         await s.commit()
     blocks = await home_view(chat.rt, identity)
     assert "Renamed rollout" in (blocks[0].heading or "") and "*adopt*" in blocks[0].text
+
+
+async def test_a_rename_elsewhere_shows_in_the_next_help(chat: Chat) -> None:
+    ana = await chat.person("Ana", role=Role.change_lead)
+    await ana.says("help")
+    async with chat.rt.db.session() as s:
+        rollout = await s.scalar(select(Rollout).where(Rollout.slug == chat.rt.settings.rollout))
+        assert rollout is not None and rollout.name in ana.last_reply.text
+        rollout.name = "Claims triage, renamed"
+        await s.commit()
+    await ana.says("help")
+    assert "You are a change-lead in Claims triage, renamed" in ana.last_reply.text
+
+
+async def test_sqlite_statement_is_one_call_into_the_driver_thread(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not chat.rt.db.is_sqlite:
+        pytest.skip("aiosqlite")
+    calls: list[object] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object) -> object:
+        calls.append(fn)
+        return await original(self, fn, *args, **kwargs)
+
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    await eve.says("help")
+    assert "What I can do" in eve.last_reply.text
+    assert len(calls) == 3, calls  # the read, the key, the commit: each one hop (aiosqlite's own cursor: 8)
 
 
 async def test_last_seen_is_written_only_every_few_minutes(chat: Chat) -> None:

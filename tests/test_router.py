@@ -91,6 +91,11 @@ def _registry_with(fn_name: str) -> Registry:
     async def boom(request: Request, ctx: Ctx) -> Reply:
         raise RuntimeError("secret internal detail")
 
+    @cap.command("clash", help="Writes a key that is already taken")
+    async def clash(request: Request, ctx: Ctx) -> Reply:
+        ctx.session.add(ProcessedEvent(key="taken", at=ctx.now()))
+        return Reply.say("clashed")
+
     @cap.command("count", help="Adds a person")
     async def count(request: Request, ctx: Ctx) -> Reply:
         ctx.session.add(Person(display_name=f"made by {request.event_id}"))
@@ -160,3 +165,27 @@ async def test_old_idempotency_keys_are_purged(test_rt: Runtime) -> None:
         await s.commit()
         keys = set(await s.scalars(select(ProcessedEvent.key)))
     assert keys == {"new"}
+
+
+async def test_a_handler_failing_on_its_own_write_is_an_error_not_a_duplicate(test_rt: Runtime) -> None:
+    async with test_rt.db.session() as s:
+        s.add(ProcessedEvent(key="taken", at=test_rt.clock.now()))
+        await s.commit()
+    eve = await Chat(test_rt).person("Eve")
+    reply = await eve.says("clash", event_id="Ev-clash")
+    assert "something went wrong" in reply.text
+    async with test_rt.db.session() as s:
+        assert await s.get(ProcessedEvent, "Ev-clash") is None
+
+
+async def test_help_follows_commands_registered_later(test_rt: Runtime) -> None:
+    eve = await Chat(test_rt).person("Eve")
+    await eve.says("help")
+    assert "boom" in eve.last_reply.text and "later" not in eve.last_reply.text
+
+    @Capability("latecomer", test_rt.registry).command("later", help="Registered after the first help")
+    async def later(request: Request, ctx: Ctx) -> Reply:
+        return Reply.say("late")
+
+    await eve.says("help")
+    assert "later" in eve.last_reply.text
