@@ -249,6 +249,19 @@ async def chase_approvals(session: AsyncSession, rollout: Rollout, now: dt.datet
             select(Broadcast).where(Broadcast.rollout_id == rollout.id, Broadcast.status == "awaiting_approval")
         )
     )
+
+    async def tell(person_id: int, key: str, message: Message) -> None:
+        await enqueue(
+            session,
+            key=key,
+            message=message,
+            rollout_id=rollout.id,
+            person_id=person_id,
+            kind="approval",
+            mandatory=True,
+            not_before=now,
+        )
+
     for b in waiting:
         prefix = f"broadcast:{b.id}:r{b.revision}:approve:"
         asks = list(
@@ -260,48 +273,29 @@ async def chase_approvals(session: AsyncSession, rollout: Rollout, now: dt.datet
         )
         if not asks or not b.author_id:
             continue
+
         title = lit(b.title)
         if all(status == "failed" for _, status, _, _ in asks):
-            await enqueue(
-                session,
-                key=f"broadcast:{b.id}:r{b.revision}:approval_unreachable",
-                message=Message(
+            await tell(
+                b.author_id,
+                f"broadcast:{b.id}:r{b.revision}:approval_unreachable",
+                Message(
                     f"I couldn't reach any change lead to approve “{title}”. It is still waiting; ask them "
                     "directly, or Edit it to send it to fewer people."
                 ),
-                rollout_id=rollout.id,
-                person_id=b.author_id,
-                kind="approval",
-                mandatory=True,
-                not_before=now,
             )
             continue
         arrived = [sent for _, status, sent, _ in asks if status == "sent" and sent is not None]
         if not arrived or min(arrived) + dt.timedelta(hours=hours) > now:
             continue
         for person_id, status, _, payload in asks:
-            if status != "sent" or person_id is None:
-                continue
-            await enqueue(  # the same card again: its buttons act on this revision
-                session,
-                key=f"{prefix}{person_id}:again",
-                message=load_message(payload),
-                rollout_id=rollout.id,
-                person_id=person_id,
-                kind="approval",
-                mandatory=True,
-                not_before=now,
-            )
-        await enqueue(
-            session,
-            key=f"broadcast:{b.id}:r{b.revision}:approval_waiting",
-            message=Message(
+            if status == "sent" and person_id is not None:  # the same card again: its buttons act on this revision
+                await tell(person_id, f"{prefix}{person_id}:again", load_message(payload))
+        await tell(
+            b.author_id,
+            f"broadcast:{b.id}:r{b.revision}:approval_waiting",
+            Message(
                 f"Nobody has approved “{title}” yet after {hours:g} h; I've reminded the change leads once. "
                 "You can Edit it to send it to fewer people."
             ),
-            rollout_id=rollout.id,
-            person_id=b.author_id,
-            kind="approval",
-            mandatory=True,
-            not_before=now,
         )
