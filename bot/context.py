@@ -38,6 +38,18 @@ class Ctx:
     def now(self) -> dt.datetime:
         return self.runtime.clock.now()
 
+    @property
+    def rollout_id(self) -> int:
+        return self.rollout.id
+
+    @property
+    def person_id(self) -> int:
+        return self.person.id
+
+    @property
+    def rollout_name(self) -> str:
+        return self.rollout.name
+
     def may(self, needed: Role) -> bool:
         return self.role >= needed
 
@@ -50,8 +62,8 @@ class Ctx:
     def audit(self, action: str, object_type: str = "", object_id: str | int = "", summary: str = "") -> None:
         self.session.add(
             AuditEntry(
-                rollout_id=self.rollout.id,
-                actor_id=self.person.id,
+                rollout_id=self.rollout_id,
+                actor_id=self.person_id,
                 action=action,
                 object_type=object_type,
                 object_id=str(object_id),
@@ -80,7 +92,7 @@ class Ctx:
             self.session,
             key=key,
             message=message,
-            rollout_id=self.rollout.id,
+            rollout_id=self.rollout_id,
             person_id=person_id,
             channel=channel,
             kind=kind,
@@ -89,6 +101,60 @@ class Ctx:
             mandatory=mandatory,
             private=private,
         )
+
+
+class RowCtx(Ctx):
+    """A Ctx built from the request path's driver-level read (bot.people.CallerRow): `person` and `rollout` become
+    ORM objects in the session only when a handler first touches them, so a reply that needs neither (help, most
+    answers) builds none and leaves the session unused."""
+
+    def __init__(self, runtime: Runtime, session: AsyncSession, row: Any, identity: Identity) -> None:
+        self.runtime, self.session, self.identity, self.role = runtime, session, identity, row.role
+        self._row = row
+        self._person: Person | None = None
+        self._rollout: Rollout | None = None
+
+    @property  # type: ignore[override]
+    def person(self) -> Person:
+        if self._person is None:
+            from bot.people import attach
+
+            self._person = attach(self.session.sync_session, Person, self._row.person)
+        return self._person
+
+    @person.setter
+    def person(self, value: Person) -> None:
+        self._person = value
+
+    @property  # type: ignore[override]
+    def rollout(self) -> Rollout:
+        if self._rollout is None:
+            from bot.people import attach
+
+            self._rollout = attach(self.session.sync_session, Rollout, self._row.rollout)
+        return self._rollout
+
+    @rollout.setter
+    def rollout(self, value: Rollout) -> None:
+        self._rollout = value
+
+    @property
+    def rollout_id(self) -> int:
+        return int(self._row.rollout["id"])
+
+    @property
+    def person_id(self) -> int:
+        return int(self._row.person["id"])
+
+    @property
+    def rollout_name(self) -> str:
+        return self._rollout.name if self._rollout is not None else str(self._row.rollout["name"])
+
+    def link(self) -> Any:
+        from bot.people import attach
+        from bot.tables import PlatformIdentity
+
+        return attach(self.session.sync_session, PlatformIdentity, self._row.link)
 
 
 @dataclasses.dataclass

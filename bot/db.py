@@ -74,6 +74,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "reset", _sqlite_reset)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        memory = self.is_sqlite and (":memory:" in url or "mode=memory" in url or url.rstrip("/").endswith(":"))
+        self.hot: HotPath | None = None if memory else HotPath(self)
 
     @property
     def is_sqlite(self) -> bool:
@@ -100,7 +102,149 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self.hot is not None:
+            await self.hot.close()
         await self.engine.dispose()
+
+
+class Prepared:
+    """A Core statement compiled once for the engine's dialect: SQL text, positional parameter order, and the
+    bind/result processors SQLAlchemy would apply (dates and JSON on SQLite, time zones), so the driver can run it
+    without SQLAlchemy's per-execution machinery."""
+
+    def __init__(self, stmt: Any, dialect: Any) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        names = list(compiled.positiontup or [])
+        binds = compiled._bind_processors
+        self.params = [(name, binds.get(name)) for name in names]
+        self.results: list[Any] = []
+        if getattr(stmt, "is_select", False):
+            self.results = [c.type._cached_result_processor(dialect, None) for c in stmt.selected_columns]
+
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(params[n] if p is None else p(params[n]) for n, p in self.params)
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(v if p is None or v is None else p(v) for p, v in zip(self.results, raw, strict=True))
+
+
+class HotPath:
+    """The request path's read and its idempotency-key write straight on the driver, one round trip each.
+
+    Every chat message costs one read (who is asking) and, when the handler wrote nothing, one write (its key).
+    Through the ORM session those were ~60 % of a message's CPU (session, unit of work, greenlet, pool checkout,
+    pre-ping, BEGIN/COMMIT round trips). Here: SQLite has a reader and a writer connection of its own (one thread
+    each; a hop is one statement, or INSERT + COMMIT, so requests never interleave inside a transaction and
+    writers queue in-process instead of sleeping in SQLite's busy handler); PostgreSQL a small asyncpg pool whose
+    statements run in autocommit (one round trip, prepared once per connection). Anything unusual falls back
+    to the session path, which stays the reference behaviour.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = db.engine.dialect
+        self._prepared: dict[Any, Prepared] = {}
+        self._sqlite: dict[str, aiosqlite.Connection] = {}
+        self._pg: Any = None
+        self._opening = asyncio.Lock()
+        self.observers: list[Any] = []  # callables(sql) — tests count statements
+
+    def prepare(self, stmt: Any) -> Prepared:
+        found = self._prepared.get(stmt)
+        if found is None:
+            found = self._prepared[stmt] = Prepared(stmt, self.dialect)
+        return found
+
+    async def fetchone(self, stmt: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a SELECT, processed as SQLAlchemy would (None if there is none)."""
+        prep = self.prepare(stmt)
+        for observe in self.observers:
+            observe(prep.sql)
+        args = prep.args(params)
+        if self.db.is_sqlite:
+            conn = await self._sqlite_conn("read")
+            raw = await conn._execute(_sqlite_fetchone, conn._conn, prep.sql, args)
+        else:
+            pool = await self._pg_pool()
+            raw = await pool.fetchrow(prep.sql, *args)
+        return None if raw is None else prep.row(raw)
+
+    async def insert(self, stmt: Any, params: dict[str, Any]) -> bool:
+        """Run one INSERT and commit it; False (nothing written) if it violates a unique constraint."""
+        prep = self.prepare(stmt)
+        for observe in self.observers:
+            observe(prep.sql)
+        args = prep.args(params)
+        if self.db.is_sqlite:
+            conn = await self._sqlite_conn("write")
+            return bool(await conn._execute(_sqlite_insert_commit, conn._conn, prep.sql, args))
+        import asyncpg
+
+        pool = await self._pg_pool()
+        try:
+            await pool.execute(prep.sql, *args)
+        except asyncpg.UniqueViolationError:
+            return False
+        return True
+
+    async def _sqlite_conn(self, role: str) -> aiosqlite.Connection:
+        conn = self._sqlite.get(role)
+        if conn is None:
+            async with self._opening:
+                conn = self._sqlite.get(role)
+                if conn is None:
+                    conn = await _connect_sqlite(self.db.url)
+                    await conn._execute(_sqlite_pragmas, conn._conn, None)
+                    self._sqlite[role] = conn
+        return conn
+
+    async def _pg_pool(self) -> Any:
+        if self._pg is None:
+            async with self._opening:
+                if self._pg is None:
+                    import asyncpg
+
+                    args, kwargs = self.dialect.create_connect_args(self.db.engine.url)
+                    self._pg = await asyncpg.create_pool(*args, **kwargs, min_size=1, max_size=10, init=_pg_codecs)
+        return self._pg
+
+    async def close(self) -> None:
+        conns, self._sqlite = list(self._sqlite.values()), {}
+        for conn in conns:
+            await conn.close()
+        pool, self._pg = self._pg, None
+        if pool is not None:
+            await pool.close()
+
+
+def _sqlite_fetchone(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Any:
+    cursor = conn.execute(sql, args)
+    try:
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _sqlite_insert_commit(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> bool:
+    try:
+        conn.execute(sql, args).close()
+    except sqlite3.IntegrityError:
+        conn.rollback()
+        return False
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return True
+
+
+async def _pg_codecs(conn: Any) -> None:
+    """JSON decoded as SQLAlchemy's asyncpg dialect sets it up, so its result processors apply unchanged."""
+    import json
+
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 class _OneHopCursor:

@@ -8,9 +8,11 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.model import Identity, Role, UserError
 from bot.tables import Membership, Person, PlatformIdentity, ProcessedEvent, Rollout
@@ -165,6 +167,86 @@ async def load_caller(
     else:
         role = Role.parse(stored) if stored else Role.employee
     return Caller(person=person, link=link, rollout=rollout, role=role)
+
+
+def _columns(cls: type) -> list[str]:
+    return [attr.key for attr in inspect(cls).column_attrs]
+
+
+_CALLER_COLUMNS = [(cls, _columns(cls)) for cls in (PlatformIdentity, Person, Rollout)]
+
+
+@dataclass
+class CallerRow:
+    """Who is asking, as plain values from one driver-level read (`hot_caller`): no ORM objects are built
+    unless a handler asks for them (`attach`), which `help` and most answers never do."""
+
+    link: dict[str, Any]
+    person: dict[str, Any]
+    rollout: dict[str, Any]
+    role: Role
+
+
+async def hot_caller(
+    db: Any, identity: Identity, *, slug: str, admins: set[tuple[str, str, str]], key: str | None = None
+) -> CallerRow | None:
+    """`load_caller`'s query on the driver (bot.db.HotPath): same statement, same freshness (nothing cached), no
+    session. Raises `Duplicate` for a processed `key`; None on first contact (the caller takes the slow path)."""
+    params: dict[str, Any] = {
+        "slug": slug,
+        "platform": identity.platform,
+        "workspace": identity.workspace,
+        "user_id": identity.user_id,
+    }
+    if key:
+        params["key"] = key
+    else:
+        params["no_key"] = False
+    row = await db.hot.fetchone(_CALLER[bool(key)], params)
+    if row is None:
+        return None
+    if row[-1]:
+        raise Duplicate(key)
+    values: list[dict[str, Any]] = []
+    i = 0
+    for _cls, names in _CALLER_COLUMNS:
+        values.append(dict(zip(names, row[i : i + len(names)], strict=True)))
+        i += len(names)
+    link, person, rollout = values
+    stored = row[i]
+    if (link["platform"], link["workspace"], link["user_id"]) in admins:
+        role = Role.admin
+    else:
+        role = Role.parse(stored) if stored else Role.employee
+    return CallerRow(link=link, person=person, rollout=rollout, role=role)
+
+
+def needs_refresh(row: CallerRow, identity: Identity, now: dt.datetime) -> bool:
+    """Would `_refresh` change anything (a profile field the platform sent, or a stale last_seen_at)?"""
+    person, seen = row.person, row.link["last_seen_at"]
+    return bool(
+        (identity.display_name and person["display_name"] != identity.display_name)
+        or (identity.timezone and person["timezone"] != identity.timezone)
+        or (identity.locale and person["locale"] != identity.locale)
+        or (identity.team and person["team"] != identity.team)
+        or seen is None
+        or now - seen > LAST_SEEN_EVERY
+    )
+
+
+def attach(session: Session, cls: type, values: dict[str, Any]) -> Any:
+    """The ORM object for a row already read, made persistent in `session` without a query (as if loaded): a
+    handler's changes to it are flushed as usual. The session's own copy wins if it already has that row."""
+    mapper = inspect(cls)
+    found = session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
+    if found is not None:
+        return found
+    obj = mapper.class_manager.new_instance()
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 async def role_of(

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.context import Ctx
+from bot.context import Ctx, RowCtx
 from bot.model import (
     Action,
     Block,
@@ -35,7 +35,7 @@ from bot.model import (
     UserError,
     lit,
 )
-from bot.people import Duplicate, load_caller, resolve_person, role_of
+from bot.people import Duplicate, _refresh, hot_caller, load_caller, needs_refresh, resolve_person, role_of
 from bot.permissions import Denied
 from bot.registry import CommandSpec
 from bot.runtime import Runtime
@@ -97,8 +97,7 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
         except Duplicate:
             log.info("duplicate event ignored key=%s", key)
             return Reply.nothing()
-        rollout = ctx.rollout
-        rollout_id = rollout.id
+        rollout_id = ctx.rollout_id
         try:
             reply = await dispatch(request, ctx)
         except Denied as denied:
@@ -108,10 +107,43 @@ async def _handle(rt: Runtime, request: Request) -> Reply:
         except UserError as e:
             await session.rollback()
             return Reply.say(e.message)
+        if _untouched(session) and rt.db.hot is not None:
+            # The handler wrote nothing (help, most answers): the key alone, in one round trip of its own.
+            session.sync_session.close()
+            recorded = await _record_key(rt, key)
+            if recorded is None:  # the driver path failed: the session path below is the reference
+                pass
+            elif recorded:
+                return reply
+            else:
+                log.info("concurrent duplicate ignored key=%s", key)
+                return Reply.nothing()
         if not await session.run_sync(_commit_with_key, key, rt.clock.now()):
             log.info("concurrent duplicate ignored key=%s", key)
             return Reply.nothing()
         return reply
+
+
+def _untouched(session: AsyncSession) -> bool:
+    """Did the handler leave the session without changes and without ever opening a connection?"""
+    s = session.sync_session
+    if s.new or s.dirty or s.deleted:
+        return False
+    tx = s.get_transaction()
+    return tx is None or not tx._connections
+
+
+async def _record_key(rt: Runtime, key: str | None) -> bool | None:
+    """Write the idempotency key on the driver (bot.db.HotPath): True if written (or no key), False if a
+    concurrent duplicate holds it, None if the driver path failed (the caller uses the session instead)."""
+    if not key:
+        return True
+    assert rt.db.hot is not None
+    try:
+        return await rt.db.hot.insert(_RECORD_KEY, {"key": key, "at": rt.clock.now()})
+    except Exception:
+        log.warning("idempotency key: driver path failed, using the session", exc_info=True)
+        return None
 
 
 def _commit_with_key(session: Session, key: str | None, at: dt.datetime) -> bool:
@@ -154,12 +186,26 @@ async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
 
 
 async def _context(rt: Runtime, session: AsyncSession, identity: Identity, key: str | None) -> Ctx:
-    """The request's context: one query on the usual path, the creating slow path on first contact.
+    """The request's context: one read on the usual path (on the driver, no ORM objects until a handler needs
+    them), the creating slow path on first contact. Nothing is cached across requests.
 
     Raises `Duplicate` if `key` was already processed.
     """
     now = rt.clock.now()
     admins = rt.settings.admin_identities()
+    if rt.db.hot is not None:
+        try:
+            row = await hot_caller(rt.db, identity, slug=rt.settings.rollout, admins=admins, key=key)
+        except Duplicate:
+            raise
+        except Exception:
+            log.warning("caller: driver path failed, using the session", exc_info=True)
+            row = None
+        if row is not None:
+            ctx = RowCtx(rt, session, row, identity)
+            if needs_refresh(row, identity, now):
+                _refresh(ctx.person, ctx.link(), identity, now)
+            return ctx
     caller = await load_caller(session, identity, now, slug=rt.settings.rollout, admins=admins, key=key)
     if caller is not None:
         person, rollout, role = caller.person, caller.rollout, caller.role
@@ -269,7 +315,7 @@ def help_blocks(ctx: Ctx) -> list[Section | Context]:
     """The commands the person's role may use. Built once per role and rollout name (blocks are immutable);
     the rollout name is read on every request, so a rename elsewhere shows at once."""
     reg = ctx.runtime.registry
-    key = ("help", ctx.role, ctx.rollout.name)
+    key = ("help", ctx.role, ctx.rollout_name)
     blocks = reg.derived.get(key)
     if blocks is None:
         blocks = reg.derived[key] = tuple(_build_help(ctx))
@@ -284,7 +330,7 @@ def _build_help(ctx: Ctx) -> list[Section | Context]:
     if ctx.runtime.registry.free_text is not None:
         blocks.append(Context("You can also just ask me a question in your own words."))
     if ctx.role > Role.employee:
-        blocks.append(Context(f"You are a {ctx.role.label} in {ctx.rollout.name}."))
+        blocks.append(Context(f"You are a {ctx.role.label} in {ctx.rollout_name}."))
     return blocks
 
 

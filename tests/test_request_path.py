@@ -21,17 +21,24 @@ from tests.chat import Chat
 
 @contextmanager
 def statements(rt: Runtime) -> Iterator[list[str]]:
-    """Every SQL statement the engine sends while inside the block."""
+    """Every SQL statement sent while inside the block: through the engine, and on the driver (bot.db.HotPath)."""
     seen: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         seen.append(" ".join(statement.split()))
 
+    def hot(statement: str) -> None:
+        seen.append(" ".join(statement.split()))
+
     event.listen(rt.db.engine.sync_engine, "before_cursor_execute", record)
+    if rt.db.hot is not None:
+        rt.db.hot.observers.append(hot)
     try:
         yield seen
     finally:
         event.remove(rt.db.engine.sync_engine, "before_cursor_execute", record)
+        if rt.db.hot is not None:
+            rt.db.hot.observers.remove(hot)
 
 
 async def test_a_known_person_costs_one_read_and_one_write(chat: Chat) -> None:
@@ -136,7 +143,7 @@ async def test_sqlite_statement_is_one_call_into_the_driver_thread(chat: Chat, m
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
     await eve.says("help")
     assert "What I can do" in eve.last_reply.text
-    assert len(calls) == 3, calls  # the read, the key, the commit: each one hop (aiosqlite's own cursor: 8)
+    assert len(calls) == 2, calls  # the read; the key and its commit (session + aiosqlite's own cursor: 8)
 
 
 async def test_last_seen_is_written_only_every_few_minutes(chat: Chat) -> None:
