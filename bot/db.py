@@ -206,7 +206,9 @@ class HotPath:
                     import asyncpg
 
                     args, kwargs = self.dialect.create_connect_args(self.db.engine.url)
-                    self._pg = await asyncpg.create_pool(*args, **kwargs, min_size=1, max_size=10, init=_pg_codecs)
+                    self._pg = await asyncpg.create_pool(
+                        *args, **kwargs, min_size=1, max_size=10, init=_pg_codecs, reset=_pg_keep
+                    )
         return self._pg
 
     async def close(self) -> None:
@@ -237,6 +239,11 @@ def _sqlite_insert_commit(conn: sqlite3.Connection, sql: str, args: tuple[Any, .
         raise
     conn.commit()
     return True
+
+
+async def _pg_keep(conn: Any) -> None:
+    """Release without asyncpg's reset query (a round trip per use): the hot path runs single autocommit statements
+    and sets no session state, no listeners, no advisory locks (an open transaction is still rolled back)."""
 
 
 async def _pg_codecs(conn: Any) -> None:
