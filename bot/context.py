@@ -53,6 +53,14 @@ class Ctx:
     def may(self, needed: Role) -> bool:
         return self.role >= needed
 
+    def opened_session(self) -> AsyncSession | None:
+        """The session if the request has one open (always, here; see RowCtx)."""
+        return self.session
+
+    async def discard(self) -> None:
+        """Undo the handler's uncommitted effects (a denial or a user error)."""
+        await self.session.rollback()
+
     def require(self, needed: Role, what: str) -> None:
         """Raise `Denied` (audited by the router) unless the person's role includes `needed`."""
         from bot.permissions import require
@@ -104,22 +112,48 @@ class Ctx:
 
 
 class RowCtx(Ctx):
-    """A Ctx built from the request path's driver-level read (bot.people.CallerRow): `person` and `rollout` become
-    ORM objects in the session only when a handler first touches them, so a reply that needs neither (help, most
-    answers) builds none and leaves the session unused."""
+    """A Ctx built from the request path's driver-level read (bot.people.CallerRow). The session, and `person` and
+    `rollout` as ORM objects in it, come into being only when a handler first touches them, so a reply that needs
+    none of them (help, most answers) costs no session at all."""
 
-    def __init__(self, runtime: Runtime, session: AsyncSession, row: Any, identity: Identity) -> None:
-        self.runtime, self.session, self.identity, self.role = runtime, session, identity, row.role
+    def __init__(self, runtime: Runtime, row: Any, identity: Identity) -> None:
+        self.runtime, self.identity, self.role = runtime, identity, row.role
         self._row = row
+        self._session: AsyncSession | None = None
         self._person: Person | None = None
         self._rollout: Rollout | None = None
 
     @property  # type: ignore[override]
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.runtime.db.sessions()
+        return self._session
+
+    @session.setter
+    def session(self, value: AsyncSession) -> None:
+        self._session = value
+
+    def opened_session(self) -> AsyncSession | None:
+        return self._session
+
+    async def discard(self) -> None:
+        if self._session is not None:
+            await self._session.rollback()
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await self.runtime.db.release(session)
+
+    def _attach(self, cls: type, values: dict[str, Any]) -> Any:
+        from bot.people import attach
+
+        return attach(self.session.sync_session, cls, self._row.loaded(cls, values))
+
+    @property  # type: ignore[override]
     def person(self) -> Person:
         if self._person is None:
-            from bot.people import attach
-
-            self._person = attach(self.session.sync_session, Person, self._row.person)
+            self._person = self._attach(Person, self._row.person)
         return self._person
 
     @person.setter
@@ -129,9 +163,7 @@ class RowCtx(Ctx):
     @property  # type: ignore[override]
     def rollout(self) -> Rollout:
         if self._rollout is None:
-            from bot.people import attach
-
-            self._rollout = attach(self.session.sync_session, Rollout, self._row.rollout)
+            self._rollout = self._attach(Rollout, self._row.rollout)
         return self._rollout
 
     @rollout.setter
@@ -151,10 +183,14 @@ class RowCtx(Ctx):
         return self._rollout.name if self._rollout is not None else str(self._row.rollout["name"])
 
     def link(self) -> Any:
-        from bot.people import attach
         from bot.tables import PlatformIdentity
 
-        return attach(self.session.sync_session, PlatformIdentity, self._row.link)
+        return self._attach(PlatformIdentity, self._row.link)
+
+    def refresh_needed(self, now: dt.datetime) -> bool:
+        from bot.people import needs_refresh
+
+        return needs_refresh(self._row, self.identity, now)
 
 
 @dataclasses.dataclass

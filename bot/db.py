@@ -87,14 +87,18 @@ class Database:
         try:
             yield session
         finally:
-            if session.in_transaction():
-                # A connection may be held: close in a task of its own that a cancellation cannot abandon.
-                async with session:
-                    pass
-            else:
-                # Committed or rolled back: no connection is held and closing only forgets the objects (no I/O),
-                # so skip the task and greenlet that AsyncSession's exit costs on every request.
-                session.sync_session.close()
+            await self.release(session)
+
+    async def release(self, session: AsyncSession) -> None:
+        """Close a session from `sessions()`, cheaply when it holds no connection."""
+        if session.in_transaction():
+            # A connection may be held: close in a task of its own that a cancellation cannot abandon.
+            async with session:
+                pass
+        else:
+            # Committed or rolled back: no connection is held and closing only forgets the objects (no I/O),
+            # so skip the task and greenlet that AsyncSession's exit costs on every request.
+            session.sync_session.close()
 
     async def ping(self, timeout: float = 3.0) -> None:
         """Raise if the database does not answer (health checks, start-up)."""
@@ -119,6 +123,7 @@ class Prepared:
         binds = compiled._bind_processors
         self.params = [(name, binds.get(name)) for name in names]
         self.results: list[Any] = []
+        self.named: dict[str, Any] | None = None  # results by "table.column", filled by the first user
         if getattr(stmt, "is_select", False):
             self.results = [c.type._cached_result_processor(dialect, None) for c in stmt.selected_columns]
 
@@ -156,19 +161,20 @@ class HotPath:
             found = self._prepared[stmt] = Prepared(stmt, self.dialect)
         return found
 
-    async def fetchone(self, stmt: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        """The first row of a SELECT, processed as SQLAlchemy would (None if there is none)."""
+    async def fetchone(self, stmt: Any, params: dict[str, Any], *, raw: bool = False) -> Sequence[Any] | None:
+        """The first row of a SELECT, processed as SQLAlchemy would (None if there is none); `raw`: as the driver
+        returned it, for a caller that processes only the columns it uses (`Prepared.results`)."""
         prep = self.prepare(stmt)
         for observe in self.observers:
             observe(prep.sql)
         args = prep.args(params)
         if self.db.is_sqlite:
             conn = await self._sqlite_conn("read")
-            raw = await conn._execute(_sqlite_fetchone, conn._conn, prep.sql, args)
+            found = await conn._execute(_sqlite_fetchone, conn._conn, prep.sql, args)
         else:
             pool = await self._pg_pool()
-            raw = await pool.fetchrow(prep.sql, *args)
-        return None if raw is None else prep.row(raw)
+            found = await pool.fetchrow(prep.sql, *args)
+        return found if found is None or raw else prep.row(found)
 
     async def insert(self, stmt: Any, params: dict[str, Any]) -> bool:
         """Run one INSERT and commit it; False (nothing written) if it violates a unique constraint."""

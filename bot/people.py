@@ -178,13 +178,28 @@ _CALLER_COLUMNS = [(cls, _columns(cls)) for cls in (PlatformIdentity, Person, Ro
 
 @dataclass
 class CallerRow:
-    """Who is asking, as plain values from one driver-level read (`hot_caller`): no ORM objects are built
-    unless a handler asks for them (`attach`), which `help` and most answers never do."""
+    """Who is asking, as the driver returned it from one read (`hot_caller`): columns are converted (dates, JSON)
+    and ORM objects built only for what a handler uses (`loaded`, bot.context.RowCtx), which for `help` and most
+    answers is the rollout's id and name and nothing else."""
 
     link: dict[str, Any]
     person: dict[str, Any]
     rollout: dict[str, Any]
     role: Role
+    processors: dict[str, Any]  # "table.column" -> SQLAlchemy's result processor (None: the value as is)
+
+    def loaded(self, cls: type, values: dict[str, Any]) -> dict[str, Any]:
+        table = cls.__tablename__  # type: ignore[attr-defined]
+        out = {}
+        for name, value in values.items():
+            proc = self.processors.get(f"{table}.{name}")
+            out[name] = value if proc is None or value is None else proc(value)
+        return out
+
+    def last_seen_at(self) -> dt.datetime | None:
+        value = self.link["last_seen_at"]
+        proc = self.processors.get("platform_identities.last_seen_at")
+        return value if proc is None or value is None else proc(value)  # type: ignore[no-any-return]
 
 
 async def hot_caller(
@@ -202,11 +217,17 @@ async def hot_caller(
         params["key"] = key
     else:
         params["no_key"] = False
-    row = await db.hot.fetchone(_CALLER[bool(key)], params)
+    stmt = _CALLER[bool(key)]
+    row = await db.hot.fetchone(stmt, params, raw=True)
     if row is None:
         return None
     if row[-1]:
         raise Duplicate(key)
+    prep = db.hot.prepare(stmt)
+    processors = prep.named
+    if processors is None:
+        names = [f"{cls.__tablename__}.{n}" for cls, cols in _CALLER_COLUMNS for n in cols]  # type: ignore[attr-defined]
+        processors = prep.named = dict(zip(names, prep.results, strict=False))
     values: list[dict[str, Any]] = []
     i = 0
     for _cls, names in _CALLER_COLUMNS:
@@ -218,20 +239,21 @@ async def hot_caller(
         role = Role.admin
     else:
         role = Role.parse(stored) if stored else Role.employee
-    return CallerRow(link=link, person=person, rollout=rollout, role=role)
+    return CallerRow(link=link, person=person, rollout=rollout, role=role, processors=processors)
 
 
 def needs_refresh(row: CallerRow, identity: Identity, now: dt.datetime) -> bool:
     """Would `_refresh` change anything (a profile field the platform sent, or a stale last_seen_at)?"""
-    person, seen = row.person, row.link["last_seen_at"]
-    return bool(
+    person = row.person
+    if (
         (identity.display_name and person["display_name"] != identity.display_name)
         or (identity.timezone and person["timezone"] != identity.timezone)
         or (identity.locale and person["locale"] != identity.locale)
         or (identity.team and person["team"] != identity.team)
-        or seen is None
-        or now - seen > LAST_SEEN_EVERY
-    )
+    ):
+        return True
+    seen = row.last_seen_at()
+    return seen is None or now - seen > LAST_SEEN_EVERY
 
 
 def attach(session: Session, cls: type, values: dict[str, Any]) -> Any:

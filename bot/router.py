@@ -35,7 +35,7 @@ from bot.model import (
     UserError,
     lit,
 )
-from bot.people import Duplicate, _refresh, hot_caller, load_caller, needs_refresh, resolve_person, role_of
+from bot.people import Duplicate, _refresh, hot_caller, load_caller, resolve_person, role_of
 from bot.permissions import Denied
 from bot.registry import CommandSpec
 from bot.runtime import Runtime
@@ -90,38 +90,67 @@ def _too_long(rt: Runtime, request: Request) -> Reply | None:
 
 async def _handle(rt: Runtime, request: Request) -> Reply:
     key = request.event_id[:200] if request.event_id else None
-    async with rt.db.session() as session:
-        # One read first: the person, rollout and role, and whether a platform retry of this was already handled.
+    if rt.db.hot is not None:
+        # One read first, on the driver: the person, rollout and role, and whether a platform retry of this was
+        # already handled. A known person's request then needs a session only if the handler uses one.
         try:
-            ctx = await _context(rt, session, request.identity, key)
+            row = await hot_caller(rt.db, request.identity, slug=rt.settings.rollout, admins=_admins(rt), key=key)
         except Duplicate:
             log.info("duplicate event ignored key=%s", key)
             return Reply.nothing()
-        rollout_id = ctx.rollout_id
+        except Exception:
+            log.warning("caller: driver path failed, using the session", exc_info=True)
+            row = None
+        if row is not None:
+            ctx = RowCtx(rt, row, request.identity)
+            try:
+                return await _answer(rt, request, ctx, key)
+            finally:
+                await ctx.close()
+    async with rt.db.session() as session:
         try:
-            reply = await dispatch(request, ctx)
-        except Denied as denied:
-            await session.rollback()
-            await _audit_denial(rt, request, rollout_id, denied)
-            return Reply.say(denied.message)
-        except UserError as e:
-            await session.rollback()
-            return Reply.say(e.message)
-        if _untouched(session) and rt.db.hot is not None:
-            # The handler wrote nothing (help, most answers): the key alone, in one round trip of its own.
+            slow = await _context(rt, session, request.identity, key)
+        except Duplicate:
+            log.info("duplicate event ignored key=%s", key)
+            return Reply.nothing()
+        return await _answer(rt, request, slow, key)
+
+
+def _admins(rt: Runtime) -> set[tuple[str, str, str]]:
+    return rt.settings.admin_identities()  # type: ignore[no-any-return]
+
+
+async def _answer(rt: Runtime, request: Request, ctx: Ctx, key: str | None) -> Reply:
+    """Dispatch, then commit the handler's effects with the key (or the key alone, if it wrote nothing)."""
+    rollout_id = ctx.rollout_id
+    if isinstance(ctx, RowCtx) and ctx.refresh_needed(rt.clock.now()):
+        _refresh(ctx.person, ctx.link(), request.identity, rt.clock.now())
+    try:
+        reply = await dispatch(request, ctx)
+    except Denied as denied:
+        await ctx.discard()
+        await _audit_denial(rt, request, rollout_id, denied)
+        return Reply.say(denied.message)
+    except UserError as e:
+        await ctx.discard()
+        return Reply.say(e.message)
+    session = ctx.opened_session()
+    if (session is None or _untouched(session)) and rt.db.hot is not None:
+        # The handler wrote nothing (help, most answers): the key alone, in one round trip of its own.
+        if session is not None:
             session.sync_session.close()
-            recorded = await _record_key(rt, key)
-            if recorded is None:  # the driver path failed: the session path below is the reference
-                pass
-            elif recorded:
-                return reply
-            else:
-                log.info("concurrent duplicate ignored key=%s", key)
-                return Reply.nothing()
-        if not await session.run_sync(_commit_with_key, key, rt.clock.now()):
+        recorded = await _record_key(rt, key)
+        if recorded:
+            return reply
+        if recorded is not None:
             log.info("concurrent duplicate ignored key=%s", key)
             return Reply.nothing()
-        return reply
+        session = ctx.session  # the driver path failed: the session path below is the reference
+    assert session is not None
+    if not await session.run_sync(_commit_with_key, key, rt.clock.now()):
+        log.info("concurrent duplicate ignored key=%s", key)
+        return Reply.nothing()
+    return reply
 
 
 def _untouched(session: AsyncSession) -> bool:
@@ -186,26 +215,13 @@ async def home_view(rt: Runtime, identity: Identity) -> list[Block]:
 
 
 async def _context(rt: Runtime, session: AsyncSession, identity: Identity, key: str | None) -> Ctx:
-    """The request's context: one read on the usual path (on the driver, no ORM objects until a handler needs
-    them), the creating slow path on first contact. Nothing is cached across requests.
+    """The request's context through the session: one query for a known person, the creating slow path on first
+    contact. Nothing is cached across requests.
 
     Raises `Duplicate` if `key` was already processed.
     """
     now = rt.clock.now()
-    admins = rt.settings.admin_identities()
-    if rt.db.hot is not None:
-        try:
-            row = await hot_caller(rt.db, identity, slug=rt.settings.rollout, admins=admins, key=key)
-        except Duplicate:
-            raise
-        except Exception:
-            log.warning("caller: driver path failed, using the session", exc_info=True)
-            row = None
-        if row is not None:
-            ctx = RowCtx(rt, session, row, identity)
-            if needs_refresh(row, identity, now):
-                _refresh(ctx.person, ctx.link(), identity, now)
-            return ctx
+    admins = _admins(rt)
     caller = await load_caller(session, identity, now, slug=rt.settings.rollout, admins=admins, key=key)
     if caller is not None:
         person, rollout, role = caller.person, caller.rollout, caller.role
