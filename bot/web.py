@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import importlib.util
 import logging
@@ -62,6 +63,11 @@ async def serve(
     bg = Worker(rt) if worker else None
     if bg:
         await bg.start()
+    # Everything built so far (SDKs, tables, content, the FAQ index) lives as long as the process: move it out of
+    # the collector's sight, so the full collections that traffic triggers walk only the objects made since
+    # (measured under load: gen-2 pauses up to ~200 ms before, ~30 ms after; less CPU per message).
+    gc.collect()
+    gc.freeze()
     log.info("Uptake is listening on http://%s:%s (health: /healthz)", host, port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,4 +84,5 @@ async def serve(
         await bg.close()
     await runner.cleanup()
     await rt.close()
+    gc.unfreeze()  # a server started inside a longer-lived process (tests) leaves the collector as it found it
     log.info("stopped")
