@@ -1,9 +1,11 @@
 """The shared request path stays cheap and correct: one read for who is asking (person, identity, rollout, role and
 the idempotency check), one write for the key, nothing cached across requests (so changes made elsewhere are seen
-by the very next request), last_seen_at written only every few minutes, and a clean pool on SQLite."""
+by the very next request), last_seen_at written only every few minutes, and a clean pool on SQLite. The read and the
+key go straight to the driver (bot.db.HotPath); ORM objects and a session exist only if the handler uses them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,7 +17,7 @@ from bot.model import Identity, Request, Role, Text
 from bot.people import LAST_SEEN_EVERY, Duplicate, load_caller, set_role
 from bot.router import handle, home_view
 from bot.runtime import Runtime
-from bot.tables import Person, PlatformIdentity, ProcessedEvent, Rollout
+from bot.tables import AuditEntry, Person, PlatformIdentity, ProcessedEvent, Rollout
 from tests.chat import Chat
 
 
@@ -190,3 +192,72 @@ async def test_sqlite_connection_given_back_inside_a_transaction_is_rolled_back(
         await s.commit()
         keys = set(await s.scalars(select(ProcessedEvent.key).where(ProcessedEvent.key.in_(["left-open", "next"]))))
     assert keys == {"next"}
+
+
+async def test_a_handler_that_changes_the_person_commits_with_the_key(chat: Chat) -> None:
+    """The driver-level read builds no ORM objects; one a handler touches is in its session and saved as before."""
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    with statements(chat.rt) as seen:
+        await eve.says("settings mute notification", event_id="Ev-mute")
+    assert any(s.startswith("UPDATE people") for s in seen), seen
+    async with chat.rt.db.session() as s:
+        person = await s.get_one(Person, eve.person_id)
+        assert person.notify_prefs == {"muted": ["notification"]}
+        assert await s.get(ProcessedEvent, "Ev-mute") is not None
+    again = await eve.says("settings mute notification", event_id="Ev-mute")
+    assert again.message is None
+
+
+async def test_concurrent_copies_of_one_event_are_answered_once(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    replies = await asyncio.gather(*(eve.says("help", event_id="Ev-twice") for _ in range(5)))
+    assert sum(r.message is not None for r in replies) == 1
+    async with chat.rt.db.session() as s:
+        assert await s.scalar(select(func.count()).where(ProcessedEvent.key == "Ev-twice")) == 1
+
+
+async def test_a_denial_on_the_driver_path_is_audited_and_writes_no_key(chat: Chat) -> None:
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    reply = await eve.command("grant", "Eve admin", event_id="Ev-denied")
+    assert reply.text.startswith("Sorry, only a") and "Ask your change lead" in reply.text
+    async with chat.rt.db.session() as s:
+        audits = list(await s.scalars(select(AuditEntry).where(AuditEntry.actor_id == eve.person_id)))
+        assert [a.action for a in audits] == ["denied"]
+        assert await s.get(ProcessedEvent, "Ev-denied") is None
+
+
+async def test_a_broken_driver_connection_falls_back_to_the_session(chat: Chat) -> None:
+    """The driver path is an accelerator: if its connection is gone, the answer comes through the session."""
+    hot = chat.rt.db.hot
+    if hot is None:
+        pytest.skip("no driver path")
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    if chat.rt.db.is_sqlite:
+        for conn in hot._sqlite.values():
+            await conn.close()  # still registered: the next statement on it fails
+    else:
+        for conn in list(hot._pg_conns()._idle):
+            conn.terminate()  # as if the server dropped it
+    reply = await eve.says("help", event_id="Ev-broken")
+    assert "What I can do" in reply.text
+    async with chat.rt.db.session() as s:
+        assert await s.get(ProcessedEvent, "Ev-broken") is not None
+    await hot.close()  # a fresh start: the next request opens new connections
+    await eve.says("help")
+    assert "What I can do" in eve.last_reply.text
+
+
+async def test_many_concurrent_requests_share_a_bounded_set_of_driver_connections(chat: Chat) -> None:
+    people = [await chat.person(f"P{i}") for i in range(12)]
+    for p in people:
+        await p.says("help")
+    replies = await asyncio.gather(*(p.says("help") for p in people for _ in range(3)))
+    assert all("What I can do" in r.text for r in replies)
+    hot = chat.rt.db.hot
+    if hot is not None and not chat.rt.db.is_sqlite:
+        pg = hot._pg_conns()
+        assert pg._open <= pg._size and not pg._waiters
