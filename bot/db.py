@@ -76,7 +76,9 @@ class Database:
             event.listen(self.engine.sync_engine, "reset", _sqlite_reset)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         memory = self.is_sqlite and (":memory:" in url or "mode=memory" in url or url.rstrip("/").endswith(":"))
-        self.hot: HotPath | None = None if memory else HotPath(self)
+        dialect = self.engine.dialect
+        known = dialect.name == "sqlite" or (dialect.name == "postgresql" and dialect.driver == "asyncpg")
+        self.hot: HotPath | None = HotPath(self) if known and not memory else None
 
     @property
     def is_sqlite(self) -> bool:

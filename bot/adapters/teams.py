@@ -11,6 +11,7 @@ the server is bound to a loopback address and only from loopback service URLs; b
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -44,6 +45,7 @@ MANIFEST_DIR = ROOT / "manifests" / "teams"
 OFF_HINT = "set MicrosoftAppId, MicrosoftAppPassword and MicrosoftAppTenantId"
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False

@@ -13,12 +13,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from botbuilder.schema import Activity, ConversationReference
+from botbuilder.schema import Activity, ActivityTypes
+from botframework.connector import Channels
 from msrest.serialization import Model, Serializer
 
 _BASIC = {"str", "bool", "int", "float"}
 _fields: dict[type, list[tuple[str, str, str]]] = {}
 _msrest: Serializer | None = None
+_NO_REPLY_TO = (Channels.direct_line, Channels.webchat)  # channels whose replies carry no replyToId (botbuilder)
 
 
 class _Fallback(Exception):
@@ -84,19 +86,19 @@ class Envelope:
     fields, as TurnContext.send_activities and update_activity set them on each outgoing activity)."""
 
     def __init__(self, inbound: Activity) -> None:
-        from botbuilder.core import TurnContext
-
-        ref: ConversationReference = TurnContext.get_conversation_reference(inbound)
-        self.reply_to_id: str | None = ref.activity_id
-        self.conversation_id = str(ref.conversation.id) if ref.conversation is not None else ""
-        self.service_url = str(ref.service_url or "")
+        # TurnContext.get_conversation_reference's fields, read in place (it copies four models to hand them over).
+        a = inbound
+        plain_reply = a.type != ActivityTypes.conversation_update and a.channel_id not in _NO_REPLY_TO
+        self.reply_to_id: str | None = a.id if plain_reply else None
+        self.conversation_id = str(a.conversation.id) if a.conversation is not None else ""
+        self.service_url = str(a.service_url or "")
         fields: dict[str, Any] = {
-            "serviceUrl": ref.service_url,
-            "channelId": ref.channel_id,
-            "from": _dump(ref.bot) if ref.bot is not None else None,
-            "conversation": _dump(ref.conversation) if ref.conversation is not None else None,
-            "recipient": _dump(ref.user) if ref.user is not None else None,
-            "locale": ref.locale,
+            "serviceUrl": a.service_url,
+            "channelId": a.channel_id,
+            "from": _dump(a.recipient) if a.recipient is not None else None,
+            "conversation": _dump(a.conversation) if a.conversation is not None else None,
+            "recipient": _dump(a.from_property) if a.from_property is not None else None,
+            "locale": a.locale,
         }
         self.fields = {k: v for k, v in fields.items() if v is not None}
 
