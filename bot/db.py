@@ -154,7 +154,7 @@ class HotPath:
         self.dialect = db.engine.dialect
         self._prepared: dict[Any, Prepared] = {}
         self._sqlite: dict[str, aiosqlite.Connection] = {}
-        self._pg: Any = None
+        self._pg: _PgConnections | None = None
         self._opening = asyncio.Lock()  # SQLite: one reader and one writer, opened once
         self.observers: list[Any] = []  # callables(sql) — tests count statements
 
@@ -209,8 +209,8 @@ class HotPath:
     def _pg_conns(self) -> _PgConnections:
         if self._pg is None:
             args, kwargs = self.dialect.create_connect_args(self.db.engine.url)
-            self._pg = _PgConnections(args, kwargs, size=10)
-        return self._pg  # type: ignore[no-any-return]
+            self._pg = _PgConnections(list(args), dict(kwargs), size=10)
+        return self._pg
 
     async def close(self) -> None:
         conns, self._sqlite = list(self._sqlite.values()), {}

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.model import Identity, Role, UserError
@@ -170,7 +170,8 @@ async def load_caller(
 
 
 def _columns(cls: type) -> list[str]:
-    return [attr.key for attr in inspect(cls).column_attrs]
+    mapper: Mapper[Any] = inspect(cls)
+    return [attr.key for attr in mapper.column_attrs]
 
 
 _CALLER_COLUMNS = [(cls, _columns(cls)) for cls in (PlatformIdentity, Person, Rollout)]
@@ -259,7 +260,7 @@ def needs_refresh(row: CallerRow, identity: Identity, now: dt.datetime) -> bool:
 def attach(session: Session, cls: type, values: dict[str, Any]) -> Any:
     """The ORM object for a row already read, made persistent in `session` without a query (as if loaded): a
     handler's changes to it are flushed as usual. The session's own copy wins if it already has that row."""
-    mapper = inspect(cls)
+    mapper: Mapper[Any] = inspect(cls)
     found = session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
     if found is not None:
         return found
