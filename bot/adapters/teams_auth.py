@@ -272,15 +272,15 @@ class ConnectorPool:
         conversation_id: str,
         body: dict[str, Any],
         audience: str | None = None,
+        *,
+        conversation_header: bool = True,
     ) -> dict[str, Any]:
         """One connector call with a body already in wire JSON (teams_wire.py): the request msrest's
         ConversationsOperations would make (same URL, headers, app token), without its per-call serializer and
         pipeline. Returns the parsed answer (a ResourceResponse's fields); raises ConnectorError like msrest."""
-        headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/json; charset=utf-8",
-            "x-ms-conversation-id": conversation_id,
-        }
+        headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
+        if conversation_header:  # reply_to_activity / update_activity send it; send_to_conversation does not
+            headers["x-ms-conversation-id"] = conversation_id
         token = self.token(audience)
         if token is not None:
             headers["Authorization"] = f"Bearer {await token.get()}"

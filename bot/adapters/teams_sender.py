@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationParameters
@@ -24,6 +25,7 @@ from bot.adapters.teams_auth import ConnectorError, ConnectorPool
 from bot.adapters.teams_cards import CARD_CONTENT_TYPE, bare, message_cards
 from bot.adapters.teams_store import TeamsConversation as TC
 from bot.adapters.teams_throttle import SendBudget
+from bot.adapters.teams_wire import wire
 from bot.model import Identity, Message
 from bot.runtime import Runtime, SendError
 
@@ -207,8 +209,8 @@ class TeamsSender:
         """Send the activities in order. With `ref` (an outbox row) and several cards (a long message), each
         accepted card is recorded, so the outbox's retry after a later card failed sends only the missing ones.
         (A crash between Teams accepting a card and the record is still resent, as the outbox flags it.)"""
-        client = self.pool.connector(service_url)
         delivered: dict[int, str] = {}
+        path = f"/v3/conversations/{quote(conversation_id, safe='')}/activities"
         if ref and len(activities) > 1:
             async with self.rt.db.session() as session:
                 delivered = {i: row.activity_id for i, row in (await store.delivered_parts(session, ref)).items()}
@@ -222,7 +224,11 @@ class TeamsSender:
             if wait > 0:
                 await self.sleep(wait)
             try:
-                res = await client.conversations.send_to_conversation(conversation_id, activity)
+                # What ConversationsOperations.send_to_conversation posts (URL, headers, token, body as msrest
+                # writes it: teams_wire, tested against msrest), on the pool's session without msrest's pipeline.
+                res = await self.pool.call(
+                    "POST", service_url, path, conversation_id, wire(activity), conversation_header=False
+                )
             except Exception as e:
                 err = classify(e)
                 if status_of(e) == 429:
@@ -230,7 +236,7 @@ class TeamsSender:
                 log.warning("teams send failed conversation=%s: %s", conversation_id[:40], err)
                 raise err from None
             self.budget.succeeded(conversation_id)
-            activity_id = getattr(res, "id", None) or ""
+            activity_id = str(res.get("id") or "")
             first = first or activity_id
             if ref and len(activities) > 1:
                 await self._record(ref, i, len(activities), activity_id)

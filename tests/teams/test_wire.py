@@ -234,3 +234,13 @@ def test_anything_else_falls_back_to_msrest() -> None:
     stamped = Activity(type="message", text="hi", timestamp=dt.datetime(2026, 11, 24, 1, 2, 3, tzinfo=dt.UTC))
     assert wire(stamped) == msrest_body(stamped)
     assert wire(stamped)["timestamp"].startswith("2026-11-24T01:02:03")
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=["help", "rich", "empty", "long"])
+def test_outbox_cards_are_what_send_to_conversation_posts(message: Message) -> None:
+    """The outbox posts `wire(activity)` where ConversationsOperations.send_to_conversation serialised the same
+    activity with msrest: the bodies are equal card for card."""
+    activities = card_activities(message)
+    assert activities
+    for act in activities:
+        assert wire(act) == msrest_body(act)
