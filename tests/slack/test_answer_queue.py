@@ -35,7 +35,7 @@ class Probe:
 async def test_quiet_queue_runs_every_answer_once_in_order_on_all_workers() -> None:
     q, p = AnswerQueue(workers=4, busy_workers=1, busy_window=0.0, deadline=10), Probe()
     for n in range(20):
-        q.put(p.answer(n))
+        q.put(p.answer, n)
     await asyncio.wait_for(q.idle(), 5)
     assert p.started == list(range(20))
     assert p.peak == 4
@@ -44,7 +44,7 @@ async def test_quiet_queue_runs_every_answer_once_in_order_on_all_workers() -> N
 async def test_while_requests_keep_coming_only_the_busy_workers_answer() -> None:
     q, p = AnswerQueue(workers=6, busy_workers=2, busy_window=0.15, deadline=10), Probe()
     for n in range(30):  # a burst: a new request every 10 ms, each well inside the busy window
-        q.put(p.answer(n, 0.1))
+        q.put(p.answer, n, 0.1)
         await asyncio.sleep(0.01)
     assert p.peak == 2
     assert 2 <= len(p.started) < 20  # answers kept flowing during the burst, a few at a time
@@ -56,7 +56,7 @@ async def test_while_requests_keep_coming_only_the_busy_workers_answer() -> None
 async def test_an_answer_past_the_deadline_lifts_the_brake_during_a_burst() -> None:
     q, p = AnswerQueue(workers=6, busy_workers=1, busy_window=10, deadline=0.15), Probe()
     for n in range(40):  # requests keep "coming" for the whole test (busy window of 10 s)
-        q.put(p.answer(n, 0.05))
+        q.put(p.answer, n, 0.05)
     await asyncio.sleep(0.1)
     assert p.peak == 1
     await asyncio.wait_for(q.idle(), 5)
@@ -70,9 +70,9 @@ async def test_a_failing_answer_is_logged_and_the_others_still_run(caplog: pytes
     async def boom() -> None:
         raise RuntimeError("slack said no")
 
-    q.put(p.answer(0))
-    q.put(boom())
-    q.put(p.answer(2))
+    q.put(p.answer, 0)
+    q.put(boom)
+    q.put(p.answer, 2)
     with caplog.at_level(logging.ERROR, logger="uptake.slack"):
         await asyncio.wait_for(q.idle(), 5)
     assert p.started == [0, 2]
