@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,56 @@ async def test_a_burst_through_http_is_acked_and_every_request_answered_once(sla
     answers = slack.api.calls("response_url")
     assert len(answers) == 60 and len({c.params["_token"] for c in answers}) == 60  # each response_url once
     assert all("What I can do" in c.text for c in answers)
+
+
+class Recording:
+    """Our own AnswerQueue with a record of what each queued answer holds (the queue still runs them)."""
+
+    def __init__(self, queue: AnswerQueue) -> None:
+        self.queue = queue
+        self.held: list[tuple[Any, ...]] = []
+
+    def put(self, job: Any, *args: Any) -> None:
+        assert callable(job) and not asyncio.iscoroutine(job)  # a coroutine would hold its frame until it runs
+        self.held.append(args)
+        self.queue.put(job, *args)
+
+    async def idle(self) -> None:
+        await self.queue.idle()
+
+
+def plain(value: Any) -> bool:
+    """Strings, numbers, None, and lists/dicts of them: data the request carried, no objects built for it."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list):
+        return all(plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and plain(v) for k, v in value.items())
+    return False
+
+
+async def test_a_queued_command_or_dm_holds_only_the_request_data(slack: SlackDriver) -> None:
+    """While thousands wait in a burst, every object a queued answer holds is work for the garbage collector
+    (slack_queue): commands and DMs keep the body and two strings, not a coroutine, Turn or Web API client."""
+    recording = Recording(slack.adapter.answers)
+    slack.adapter.answers = recording
+    slack.api.add_user("U1")
+    assert (await slack.command("help")).status == 200
+    assert (await slack.dm("help")).status == 200
+    await slack.idle()
+    assert len(recording.held) == 2
+    assert all(plain(arg) for args in recording.held for arg in args), recording.held
+    assert slack.api.calls("response_url") and slack.api.calls("chat.postMessage")
+
+
+async def test_the_answer_calls_slack_as_bolts_client_for_the_request_would(slack: SlackDriver) -> None:
+    """The client an answer uses is rebuilt from the token and team Bolt's per-request client had: same token,
+    same team_id sent with each call."""
+    slack.api.add_user("U1")
+    assert (await slack.dm("help")).status == 200
+    await slack.idle()
+    posted = slack.api.calls("chat.postMessage")[-1]
+    info = slack.api.calls("users.info")[-1]
+    assert posted.token == info.token == "xoxb-test-T1"
+    assert posted.params.get("team_id") == info.params.get("team_id") == "T1"
