@@ -131,6 +131,12 @@ async def serve_uptake(port: int, db: str, mock_port: int, gc_stats: bool = Fals
     await serve(rt, host="127.0.0.1", port=port, worker=False)
     if pauses:
         pauses.report()
+        queue = rt.extras["slack"].answers
+        print(
+            f"answer steps, uptake: {queue.spent:.3f} s in all, {queue.held:.3f} s while acks were waiting",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def serve_baseline(port: int, mock_port: int, gc_stats: bool = False) -> None:

@@ -275,6 +275,7 @@ class SlackAdapter:
         stamp = request.headers.get("X-Slack-Request-Timestamp")
         if request.method == "POST" and stamp is not None and not stamp.isdigit():
             return web.json_response({"error": "invalid request"}, status=401)
+        self.answers.arrived()  # answers give way while requests keep coming (slack_queue)
         bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
