@@ -6,24 +6,27 @@ person an error and retries the request, which adds load exactly when there is t
 clock (a response_url stays valid for 30 minutes, a DM can come any time). The acks and the answers share one
 event loop, so while requests pour in every answer step delays the acks queued behind it.
 
-So answers get a *share* of the loop while acks are waiting, measured, not guessed:
+So while acks are waiting, answers get a *share* of the loop, measured, not guessed:
 - each step of an answer (the code between two of its awaits, all of which runs on the loop) is timed;
-- "acks are waiting" = a request arrived within BUSY_WINDOW *and* the loop is behind: a timer the queue keeps
-  while it has work fired more than LAG late (the loop had a backlog of callbacks — reading and acking
-  requests among them);
-- under that pressure answer time is a budget that grows by SHARE of the wall-clock time and is spent by the
-  timed steps; a new answer starts only while the budget is positive (answers already running finish);
-- without pressure (requests stopped, or the loop keeps up with both) every worker runs: answers only wait when
-  acks would wait for them, so an idle CPU is never left idle (at a steady few hundred requests a second the loop
-  keeps up and nothing is held back).
+- "acks are waiting" = requests keep coming (one arrived within BUSY_WINDOW) *and* the loop is behind: the
+  timer the queue keeps while it has work (every PROBE) fired more than LAG late within the last STICKY
+  seconds — the loop had a backlog of callbacks, reading and acking requests among them (the look-back keeps
+  one on-time look in a burst from opening the gate to all workers);
+- then answer time is a budget that grows by SHARE of the wall-clock time and is spent by the timed steps; a new
+  answer starts only while the budget is positive, reserving an estimate of one answer (the estimate follows
+  the measured cost); answers already running finish;
+- otherwise every worker runs: when the loop keeps up (at a steady few hundred requests a second it does) or
+  requests stop, nothing is held back, so an idle CPU is never left idle for the answers' sake.
 
-The trade-off: in a burst the acks keep ≥ 1 − SHARE of the loop however long it lasts (before this, one answer
-waiting 1 s gave all workers back, so in a long burst the answers' CPU competed with the acks again), and the
-answers still get SHARE of it, so none starves; they come later — a late answer is only late, a late ack is an
-error shown to the person and a retry. If requests outrun what acks plus SHARE of answers can do for minutes
-(a sustained overload, not a burst), the backlog of answers grows and answers come minutes late; the acks stay
-in time. Only the answers' own steps are counted: the socket callbacks of their HTTP and database replies and
-the collector are not, so answers' true share of the CPU is somewhat above SHARE.
+The trade-off: in a burst the acks keep about 1 − SHARE of the loop however long it lasts (before this, 2 of 8
+workers answered until one answer had waited 1 s, then all 8 competed with the acks for the rest of the burst),
+and the answers still get SHARE, so none starves; they come later — a late answer is only late, a late ack is
+an error shown to the person and a retry. If requests outrun what the acks plus SHARE of answers can do for
+minutes (a sustained overload, not a burst), the backlog of answers grows and answers come minutes late; the
+acks stay in time. Only the answers' own steps are counted: the socket callbacks of their HTTP and database
+replies, a database driver thread and the collector are not, so answers' true share of the CPU is above SHARE.
+On a machine whose other work delays the timer, the loop counts as behind more often: answers are held to
+their share more often, never to less.
 
 What waits in the queue is a function and its arguments, not a coroutine: a queued answer should hold as few
 objects the garbage collector tracks as possible. During a burst thousands of answers wait; each coroutine with
@@ -52,6 +55,7 @@ COST = 0.001  # seconds of steps one answer takes, a first estimate (then measur
 BURST = 0.005  # seconds of answer time that can be banked (a few answer steps)
 BUSY_WINDOW = 0.01  # seconds since the last request for "requests keep coming"
 LAG = 0.002  # seconds late the queue's timer fires when the loop has a backlog
+STICKY = 0.02  # seconds the loop counts as behind after a late look
 PROBE = 0.005  # seconds between two looks at the loop (only while answers wait or run)
 
 
@@ -64,6 +68,7 @@ class AnswerQueue:
         share: float = SHARE,
         busy_window: float = BUSY_WINDOW,
         lag: float = LAG,
+        sticky: float = STICKY,
         probe: float = PROBE,
     ) -> None:
         assert workers >= 1 and 0 < share <= 1
@@ -71,36 +76,36 @@ class AnswerQueue:
         self.share = share
         self.busy_window = busy_window
         self.lag = lag
+        self.sticky = sticky
         self.probe = probe
         self.queue: deque[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = deque()
         self.running = 0  # worker tasks alive
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_request = float("-inf")
-        self.behind = False  # the last probe found the loop late
+        self.behind_until = float("-inf")  # loop time until which the loop counts as behind
         self.budget = BURST  # seconds of answer time left while acks wait
         self.budget_at = 0.0  # loop time the budget was last topped up
         self.cost = COST  # estimated step time of one answer
         self.spent = 0.0  # answer step time measured so far (all of it; for tests and benchmarks)
-        self.held = 0.0  # answer step time measured under pressure
+        self.held = 0.0  # answer step time measured while acks were waiting
         self._timer: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
     def arrived(self) -> None:
-        """A request came in (called before its ack)."""
+        """A request came in (the Slack handler calls this before the ack)."""
         self.last_request = asyncio.get_running_loop().time()
 
     def put(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
         """Queue one answer, `await job(*args)` (called right after its request was acked)."""
-        loop = asyncio.get_running_loop()
-        self.last_request = loop.time()
+        self.last_request = now = asyncio.get_running_loop().time()
         self.queue.append((job, args))
         self._idle.clear()
-        self._pump(self.last_request)
+        self._pump(now)
 
     def pressure(self, now: float) -> bool:
         """Acks are waiting: requests keep coming and the loop is behind."""
-        return self.behind and now - self.last_request < self.busy_window
+        return now < self.behind_until and now - self.last_request < self.busy_window
 
     def admit(self, now: float) -> float | None:
         """May one more answer start now? None if not, else the answer time reserved for it from the budget (an
@@ -135,12 +140,11 @@ class AnswerQueue:
     def _wake(self) -> None:
         assert self._timer is not None
         now = asyncio.get_running_loop().time()
-        self.behind = now - self._timer.when() > self.lag
+        if now - self._timer.when() > self.lag:
+            self.behind_until = max(self.behind_until, now + self.sticky)
         self._timer = None
-        if not self.queue and not self.running:
-            self.behind = False
-            return
-        self._pump(now)
+        if self.queue or self.running:
+            self._pump(now)
 
     def _charge(self, seconds: float) -> float:
         self.spent += seconds

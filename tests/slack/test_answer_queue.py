@@ -35,7 +35,7 @@ class Probe:
 
 
 async def test_quiet_queue_runs_every_answer_once_in_order_on_all_workers() -> None:
-    q, p = AnswerQueue(workers=4, busy_window=0.0), Probe()
+    q, p = AnswerQueue(workers=4), Probe()
     for n in range(20):
         q.put(p.answer, n)
     await asyncio.wait_for(q.idle(), 5)
@@ -51,12 +51,13 @@ def burn(seconds: float) -> None:
 
 
 async def test_while_acks_wait_answers_keep_to_their_share_and_all_still_run() -> None:
-    """Requests "keep coming" for the whole test and the loop counts as behind at every look (lag < 0), so the
-    pressure never ends: answers must still all run, in order, and their measured time stays within the share
-    of the elapsed time (plus the bankable burst and one answer per worker started on an estimate)."""
+    """Requests "keep coming" for the whole test and the loop counts as behind from the start and at every look
+    (lag < 0), so the pressure never ends: answers must still all run, in order, and their measured time stays
+    within the share of the elapsed time (plus the bankable burst and one answer per worker started on an
+    estimate)."""
     share, step, workers = 0.25, 0.004, 3
     q, p = AnswerQueue(workers=workers, share=share, busy_window=1e9, lag=-1.0), Probe()
-    q.behind = True
+    q.behind_until = float("inf")
     loop = asyncio.get_running_loop()
 
     async def answer(n: int) -> None:
@@ -77,46 +78,78 @@ async def test_while_acks_wait_answers_keep_to_their_share_and_all_still_run() -
 
 async def test_answers_use_every_worker_when_the_loop_keeps_up() -> None:
     """Requests keep coming, but the loop is never found behind (lag is huge): no ack waits for an answer, so
-    nothing is held back (an idle CPU is not left idle)."""
+    nothing is held back, whatever the answers cost (an idle CPU is not left idle)."""
     q, p = AnswerQueue(workers=5, share=0.01, busy_window=1e9, lag=1e9), Probe()
+
+    async def answer(n: int) -> None:
+        burn(0.002)
+        await p.answer(n, 0.01)
+
     for n in range(30):
-        q.put(p.answer, n, 0.01)
+        q.put(answer, n)
     await asyncio.wait_for(q.idle(), 5)
     assert p.started == list(range(30))
     assert p.peak == 5
-    assert q.held == 0
+    assert q.held == 0 and q.spent > 0
 
 
 async def test_answers_use_every_worker_once_requests_stop() -> None:
-    """The loop is behind (by the answers themselves), but no request came within the busy window."""
+    """The loop counts as behind (by the answers themselves), but no request came within the busy window."""
     q, p = AnswerQueue(workers=5, share=0.01, busy_window=0.0, lag=-1.0), Probe()
-    q.behind = True
+    q.behind_until = float("inf")
     for n in range(30):
         q.put(p.answer, n, 0.01)
     await asyncio.wait_for(q.idle(), 5)
     assert p.started == list(range(30))
     assert p.peak == 5
+
+
+async def test_a_late_look_at_the_loop_during_requests_puts_answers_on_their_share() -> None:
+    """Requests keep arriving and acks hold the loop (6 ms between awaits): the queue's timer fires
+    late, the answers go on their budget — and still all run, in order, while the acks go on."""
+    share, step, workers = 0.1, 0.002, 4
+    q, p = AnswerQueue(workers=workers, share=share, probe=0.001), Probe()
+    loop = asyncio.get_running_loop()
+
+    async def answer(n: int) -> None:
+        burn(step)
+        await p.answer(n, 0.0)
+
+    async def requests() -> None:
+        while len(p.started) < 30:
+            q.arrived()
+            burn(0.006)  # acks' work, well over LAG + PROBE
+            await asyncio.sleep(0)
+
+    start = loop.time()
+    for n in range(30):
+        q.put(answer, n)
+    await asyncio.wait_for(asyncio.gather(requests(), q.idle()), 20)
+    elapsed = loop.time() - start
+    assert p.started == list(range(30))
+    assert q.held > 0  # answers ran while acks were waiting, and were charged for it
+    assert q.held <= share * elapsed + BURST + workers * step * 1.5
 
 
 def test_the_budget_admits_one_answer_per_estimate_and_refills_at_the_share() -> None:
     """The admission arithmetic with explicit clock values (no event loop timing involved)."""
-    q = AnswerQueue(workers=8, share=0.5, busy_window=10.0)
-    q.behind, q.last_request, q.budget, q.budget_at, q.cost = True, 100.0, 0.0, 100.0, 0.002
+    q = AnswerQueue(workers=8, share=0.5, busy_window=1e9)
+    q.behind_until, q.last_request, q.budget, q.budget_at, q.cost = 1e9, 100.0, 0.0, 100.0, 0.002
     assert q.admit(100.0) is None  # no budget left
     assert q.admit(100.001) == 0.002  # 0.5 ms of budget came back: one answer starts, reserving 2 ms
     assert q.budget == pytest.approx(-0.0015)
     assert q.admit(100.001) is None  # the second waits although workers are free
     assert q.admit(100.003) is None  # 1 ms later it is still 0.5 ms short
     assert q.admit(100.005) == 0.002  # … and then above it
-    q.budget, q.last_request = 0.0, 200.0
+    q.budget = 0.0
     assert q.admit(200.0) == 0.002  # refills are capped at BURST however long the wait
     assert q.budget == pytest.approx(BURST - 0.002)
-    q.last_request = 0.0  # requests stopped: no limit
+    q.behind_until = 150.0  # the loop has kept up since: no limit
     assert q.admit(200.0) == 0.0 and q.budget == BURST
 
 
 async def test_a_failing_answer_is_logged_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
-    q, p = AnswerQueue(workers=2, busy_window=0.0), Probe()
+    q, p = AnswerQueue(workers=2), Probe()
 
     async def boom() -> None:
         raise RuntimeError("slack said no")
