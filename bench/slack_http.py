@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -66,7 +67,50 @@ async def serve_mock(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def serve_uptake(port: int, db: str, mock_port: int) -> None:
+class GcPauses:
+    """Collector pauses of a server process (`--gc-stats`), printed when it stops: a full (generation 2)
+    collection walks every tracked object and holds the event loop meanwhile, which shows as a latency tail."""
+
+    def __init__(self, name: str) -> None:
+        import gc
+
+        self.name = name
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.started = 0.0
+        gc.callbacks.append(self.callback)
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self.started)
+            if info["generation"] == 2 and os.environ.get("BENCH_GC_TRACE"):
+                import gc
+
+                print(
+                    f"gc2 {self.name} at {time.time():.3f} took {(time.perf_counter() - self.started) * 1000:.1f} ms,"
+                    f" objects {len(gc.get_objects())}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if os.environ.get("BENCH_GC_TRACE") == "types":
+                    import collections
+
+                    counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+                    if getattr(self, "last_counts", None):
+                        print("   growth:", (counts - self.last_counts).most_common(25), file=sys.stderr)
+                    self.last_counts = counts
+
+    def report(self) -> None:
+        parts = []
+        for gen, pauses in self.pauses.items():
+            if pauses:
+                total, worst = sum(pauses) * 1000, max(pauses) * 1000
+                parts.append(f"gen{gen} {len(pauses)}× total {total:.1f} ms max {worst:.1f} ms")
+        print(f"gc pauses, {self.name}: " + ("; ".join(parts) or "none"), file=sys.stderr, flush=True)
+
+
+async def serve_uptake(port: int, db: str, mock_port: int, gc_stats: bool = False) -> None:
     from bot.cli import prepare, setup_logging
     from bot.config import Settings
     from bot.web import serve
@@ -83,10 +127,19 @@ async def serve_uptake(port: int, db: str, mock_port: int) -> None:
     )
     setup_logging(settings)
     rt = await prepare(settings)
+    pauses = GcPauses("uptake") if gc_stats else None
     await serve(rt, host="127.0.0.1", port=port, worker=False)
+    if pauses:
+        pauses.report()
+        queue = rt.extras["slack"].answers
+        print(
+            f"answer steps, uptake: {queue.spent:.3f} s in all, {queue.held:.3f} s while acks were waiting",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-async def serve_baseline(port: int, mock_port: int) -> None:
+async def serve_baseline(port: int, mock_port: int, gc_stats: bool = False) -> None:
     import logging
 
     from aiohttp import web
@@ -115,7 +168,12 @@ async def serve_baseline(port: int, mock_port: int) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
+    pauses = GcPauses("bare Bolt") if gc_stats else None
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    if pauses:
+        pauses.report()
 
 
 # ---------------------------------------------------------------- load
@@ -214,6 +272,8 @@ async def load(
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
+        if os.environ.get("BENCH_GC_TRACE"):
+            print(f"load {url} from {time.time() - elapsed:.3f} acks done {time.time():.3f}", file=sys.stderr)
         result = {
             "p50_ms": round(statistics.median(latencies) * 1000, 2),
             "p99_ms": round(sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000, 2),
@@ -255,6 +315,15 @@ async def wait_up(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def spy(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """py-spy (in the venv) sampling one server without pausing it, collapsed stacks written when interrupted."""
+    exe = Path(sys.executable).with_name("py-spy")
+    cmd = [str(exe), "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--nonblocking", "-o", output]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the load starts
+    return proc
+
+
 def temp_database(db: str | None) -> tuple[str, Any]:
     """A fresh database for the run (a temp SQLite file, or a new PostgreSQL database dropped afterwards)."""
     if not db:
@@ -273,6 +342,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, action="append", help="repeatable; default 1, 10, 50")
     parser.add_argument("--requests", type=int, default=2000, help="per target and concurrency level")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--gc-stats", action="store_true", help="servers print their collector pauses at the end")
+    parser.add_argument(
+        "--profile", metavar="PREFIX", help="py-spy both servers during the measured levels: PREFIX.uptake.txt, …"
+    )
     parser.add_argument("--role", choices=["mock", "uptake", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mock-port", type=int, help=argparse.SUPPRESS)
@@ -281,16 +354,17 @@ def main() -> None:
         asyncio.run(serve_mock(args.port))
         return
     if args.role == "uptake":
-        asyncio.run(serve_uptake(args.port, args.db, args.mock_port))
+        asyncio.run(serve_uptake(args.port, args.db, args.mock_port, args.gc_stats))
         return
     if args.role == "baseline":
-        asyncio.run(serve_baseline(args.port, args.mock_port))
+        asyncio.run(serve_baseline(args.port, args.mock_port, args.gc_stats))
         return
 
     db_url, drop = temp_database(args.db)
     ports = {"mock": free_port(), "uptake": free_port(), "baseline": free_port()}
     procs: list[subprocess.Popen[bytes]] = []
     me = [sys.executable, str(Path(__file__).resolve())]
+    gc_flag = ["--gc-stats"] if args.gc_stats else []
     try:
         procs.append(subprocess.Popen([*me, "--role", "mock", "--port", str(ports["mock"])]))
         procs.append(
@@ -305,12 +379,22 @@ def main() -> None:
                     db_url,
                     "--mock-port",
                     str(ports["mock"]),
+                    *gc_flag,
                 ]
             )
         )
         procs.append(
             subprocess.Popen(
-                [*me, "--role", "baseline", "--port", str(ports["baseline"]), "--mock-port", str(ports["mock"])]
+                [
+                    *me,
+                    "--role",
+                    "baseline",
+                    "--port",
+                    str(ports["baseline"]),
+                    "--mock-port",
+                    str(ports["mock"]),
+                    *gc_flag,
+                ]
             )
         )
         uptake, baseline = f"http://127.0.0.1:{ports['uptake']}", f"http://127.0.0.1:{ports['baseline']}"
@@ -320,6 +404,11 @@ def main() -> None:
         asyncio.run(load(uptake, 200, 10, ports["mock"], wait_answers=True))
         asyncio.run(load(baseline, 200, 10, ports["mock"], wait_answers=False))
         pids = {"uptake": procs[1].pid, "baseline": procs[2].pid, "mock": procs[0].pid}
+        spies = (
+            []
+            if not args.profile
+            else [spy(pids[name], f"{args.profile}.{name}.txt") for name in ("uptake", "baseline")]
+        )
         rows = []
         for c in args.concurrency or [1, 10, 50]:
             n = args.requests if c > 1 else max(200, args.requests // 4)
@@ -339,6 +428,9 @@ def main() -> None:
             rows.append(row)
             if args.json:
                 print(json.dumps(row), flush=True)
+        for s in spies:
+            s.send_signal(signal.SIGINT)
+            s.wait(timeout=60)
         if not args.json:
             print(
                 f"{'db':<10} {'c':>3} {'uptake p50':>10} {'p99':>8} {'rps':>7} {'answered/s':>10} | "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +89,50 @@ class SlackAdapter:
         self.responder = Responder(clients, self.stash)
         # Work after the ack waits its turn here (not exhausting the database pool, giving way to acks in bursts).
         self.answers = AnswerQueue()
+        self._clients: dict[tuple[str | None, str | None], AsyncWebClient] = {}
+        # Bound once: a method bound per request would be one more tracked object per queued answer (slack_queue).
+        self._command_job = self.answer_command
+        self._message_job = self.answer_message
         self.register()
 
     # ------------------------------------------------------------ background work
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self.answers.put(coro)
+    def spawn(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Answer after the ack: `await job(*args)` in its turn (slack_queue: keep args small while queued)."""
+        self.answers.put(job, *args)
 
     async def idle(self) -> None:
         """Wait until every answer queued so far was sent (tests, graceful shutdown)."""
         await self.answers.idle()
+
+    def queued(self, client: AsyncWebClient) -> tuple[str | None, str | None]:
+        """What a queued answer keeps of the client Bolt gave its listener: two strings (see `client_for`)."""
+        return client.token, client.default_params.get("team_id")
+
+    def client_for(self, token: str | None, team_id: str | None) -> AsyncWebClient:
+        """A client like the one Bolt gave the listener (its app client's settings, the request's token and team;
+        Bolt builds one per request), kept per token and team, so that a queued answer holds no client (and its
+        retry handler list) but two strings: fewer objects for the collector during a burst (slack_queue)."""
+        found = self._clients.get((token, team_id))
+        if found is None:
+            base = self.app.client
+            found = AsyncWebClient(
+                token=token,
+                base_url=base.base_url,
+                timeout=base.timeout,
+                ssl=base.ssl,
+                proxy=base.proxy,
+                session=base.session,
+                trust_env_in_session=base.trust_env_in_session,
+                headers=base.headers,
+                team_id=team_id,
+                logger=base.logger,
+                retry_handlers=base.retry_handlers.copy() if base.retry_handlers is not None else None,
+            )
+            if len(self._clients) > 1000:
+                self._clients.clear()
+            self._clients[(token, team_id)] = found
+        return found
 
     async def answer(self, client: AsyncWebClient, turn: inbound.Turn, intent: Any, key: str, **extra: Any) -> None:
         identity = await self.identities.get(client, turn.team_id, turn.user_id)
@@ -127,8 +161,13 @@ class SlackAdapter:
 
     async def on_command(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        if "user_id" not in body:
+            raise KeyError("user_id")  # a malformed payload fails its request (500), as it did when read here
+        self.spawn(self._command_job, *self.queued(client), body)
+
+    async def answer_command(self, token: str | None, team_id: str | None, body: dict[str, Any]) -> None:
         turn, command, key = inbound.command_turn(body)
-        self.spawn(self.answer(client, turn, command if command.word else Command("help"), key))
+        await self.answer(self.client_for(token, team_id), turn, command if command.word else Command("help"), key)
 
     async def on_message(
         self, ack: Any, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient, context: Any
@@ -140,8 +179,13 @@ class SlackAdapter:
             return
         if not event.get("user"):
             return
-        turn, text, key = inbound.message_turn(body, event, context.get("bot_user_id"))
-        self.spawn(self.answer(client, turn, text, key))
+        self.spawn(self._message_job, *self.queued(client), body, context.get("bot_user_id"))
+
+    async def answer_message(
+        self, token: str | None, team_id: str | None, body: dict[str, Any], bot_user_id: str | None
+    ) -> None:
+        turn, text, key = inbound.message_turn(body, body["event"], bot_user_id)
+        await self.answer(self.client_for(token, team_id), turn, text, key)
 
     async def on_home(self, ack: Any, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -153,7 +197,7 @@ class SlackAdapter:
             blocks = await home_view(self.rt, identity)
             await client.views_publish(user_id=event["user"], view=render_home(blocks))
 
-        self.spawn(publish())
+        self.spawn(publish)
 
     async def on_action(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -171,7 +215,7 @@ class SlackAdapter:
                 return
             await self.answer(client, turn, action, key)
 
-        self.spawn(run())
+        self.spawn(run)
 
     async def on_shortcut(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -189,7 +233,7 @@ class SlackAdapter:
             text = inbound.slack_to_plain(message.get("text") or "") if message else None
             await self.answer(client, turn, shortcut, key, source_text=text, source_link=link)
 
-        self.spawn(run())
+        self.spawn(run)
 
     async def on_submission(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         turn, submission, key = inbound.submission_turn(body)
@@ -204,7 +248,7 @@ class SlackAdapter:
             await ack()
         if reply.message is not None or reply.follow_ups:
             rest = Reply(message=reply.message, private=reply.private, follow_ups=reply.follow_ups)
-            self.spawn(self.responder.deliver(client, turn, rest))
+            self.spawn(self.responder.deliver, client, turn, rest)
 
     async def on_uninstalled(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
         await ack()
@@ -231,6 +275,7 @@ class SlackAdapter:
         stamp = request.headers.get("X-Slack-Request-Timestamp")
         if request.method == "POST" and stamp is not None and not stamp.isdigit():
             return web.json_response({"error": "invalid request"}, status=401)
+        self.answers.arrived()  # answers give way while requests keep coming (slack_queue)
         bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
