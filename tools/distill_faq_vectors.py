@@ -6,10 +6,10 @@ and reduced by PCA, and each is weighted by SIF over a Zipf estimate of its freq
 in frequency order past the single characters), so frequent tokens count for little in a sentence's mean. Tokens
 of scripts the content is unlikely to use and BERT's `[unused…]` slots are dropped to keep the file small.
 
-Stored as int8 with one float16 scale per token (`handlers/faq/data/minilm_static.npz`, ≈ 3 MB) together with the
+Stored as int8 with one float16 scale per token (`handlers/faq/data/minilm_static.npz`, ≈ 6.4 MB) together with the
 kept tokens, so the matcher tokenises with a pure-Python WordPiece and never needs torch or the model package.
 
-    python tools/distill_faq_vectors.py [--dims 128] [--sif 1e-4] [--out handlers/faq/data/minilm_static.npz]
+    python tools/distill_faq_vectors.py [--dims 256] [--sif 1e-4] [--out handlers/faq/data/minilm_static.npz]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def distil(raw: np.ndarray, dims: int, sif: float) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dims", type=int, default=128)
+    parser.add_argument("--dims", type=int, default=256)
     parser.add_argument("--sif", type=float, default=1e-4)
     parser.add_argument("--out", type=Path, default=REPO / "handlers" / "faq" / "data" / "minilm_static.npz")
     parser.add_argument("--cache", type=Path, help="reuse (or write) the raw token vectors here, .npy")
