@@ -4,8 +4,9 @@ Each entry is scored by the cosine to the centroid of its phrasings plus half th
 phrasing; character n-grams make it robust to typos. Inverse document frequency is computed over entries,
 not phrasings, so words that every entry shares count for little. The same centroid + nearest score is computed
 on sentence vectors built from word-piece vectors distilled from MiniLM (static_vectors.py), which know that
-"top up" and "add money" mean the same, and the two scores are averaged. Raw scores are calibrated on held-out
-phrasings (see calibration.py).
+"top up" and "add money" mean the same, after whitening them with the content's own within-entry covariance
+(so directions in which phrasings of one entry differ count for little); that score weighs twice the n-gram
+score. Raw scores are calibrated on held-out phrasings (see calibration.py).
 """
 
 from __future__ import annotations
