@@ -4,8 +4,9 @@ Each entry is scored by the cosine to the centroid of its phrasings plus half th
 phrasing; character n-grams make it robust to typos. Inverse document frequency is computed over entries,
 not phrasings, so words that every entry shares count for little. The same centroid + nearest score is computed
 on sentence vectors built from word-piece vectors distilled from MiniLM (static_vectors.py), which know that
-"top up" and "add money" mean the same, and the two scores are averaged. Raw scores are calibrated on held-out
-phrasings (see calibration.py).
+"top up" and "add money" mean the same, after whitening them with the content's own within-entry covariance
+(so directions in which phrasings of one entry differ count for little); that score weighs twice the n-gram
+score. Raw scores are calibrated on held-out phrasings (see calibration.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from handlers.faq.static_vectors import StaticVectors, default_vectors
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 NEAREST_WEIGHT = 0.5
-DENSE_WEIGHT = 1.0  # static-vector score against the n-gram score (1.0 = plain average)
+DENSE_WEIGHT = 2.0  # static-vector score against the n-gram score (cross-validated on the FAQ files)
+WHITEN_SHRINK = 1.0  # ridge added to the (trace-normalised) within-entry covariance before whitening
 
 
 @lru_cache(maxsize=100_000)
@@ -95,6 +97,8 @@ class _Index:
     centroids: _Postings
     phrasings: _Postings
     class_starts: np.ndarray  # phrasings are grouped by entry, so per-entry maxima are a reduceat
+    dense_mean: np.ndarray | None  # mean phrasing vector, subtracted before whitening
+    dense_whiten: np.ndarray | None  # dims x dims: within-entry whitening of the content's sentence vectors
     dense_centroids: np.ndarray | None  # entries x dims, L2-normalised (None without static vectors)
     dense_phrasings: np.ndarray | None  # dims x phrasings, so a question's cosines are one product
 
@@ -189,9 +193,10 @@ class LexicalMatcher(CalibratedMatcher):
         weights /= np.sqrt(np.bincount(rows, weights**2, minlength=train.size))[rows]
         sums: np.ndarray = np.bincount(run_id, weights).astype(np.float64)
         sums /= np.sqrt(np.bincount(run_entry, sums**2, minlength=n_entries))[run_entry]
-        dense_centroids = dense_phrasings = None
+        dense_mean = dense_whiten = dense_centroids = dense_phrasings = None
         if self._dense is not None:
-            dense_phrasings = self._dense[train]
+            dense_mean, dense_whiten = _whitening(self._dense[train], class_starts)
+            dense_phrasings = _project(self._dense[train], dense_mean, dense_whiten)
             dense_centroids = np.add.reduceat(dense_phrasings, class_starts, axis=0)
             norms = np.linalg.norm(dense_centroids, axis=1, keepdims=True)
             np.divide(dense_centroids, norms, out=dense_centroids, where=norms > 0)
@@ -201,6 +206,8 @@ class LexicalMatcher(CalibratedMatcher):
             centroids=_Postings.from_sorted(run_entry, run_feat, sums, n_feats, n_entries),
             phrasings=_Postings.from_sorted(rows, feats, weights, n_feats, train.size),
             class_starts=class_starts,
+            dense_mean=dense_mean,
+            dense_whiten=dense_whiten,
             dense_centroids=dense_centroids,
             dense_phrasings=dense_phrasings,
         )
@@ -219,6 +226,7 @@ class LexicalMatcher(CalibratedMatcher):
         lexical = np.clip((centroid + NEAREST_WEIGHT * nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
         if dense is None or index.dense_centroids is None or index.dense_phrasings is None:
             return lexical
+        dense = _project(dense, index.dense_mean, index.dense_whiten)
         if dense.size * index.dense_phrasings.shape[1] < 5_000_000:
             # A question or a small batch: numpy's own loops, not BLAS, whose threads cost more than the product.
             d_centroid = np.einsum("qd,ed->qe", dense, index.dense_centroids)
@@ -239,6 +247,41 @@ class LexicalMatcher(CalibratedMatcher):
             dense = self._dense[chunk] if self._dense is not None else None
             out.extend(self._scores(index, ptr, feats, tfs, dense))
         return out
+
+
+def _whitening(vectors: np.ndarray, class_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and a shrunk within-entry whitening matrix of the content's sentence vectors.
+
+    Static vectors spread much of their variance over directions that differ between phrasings of the same
+    entry (wording, not intent); dividing those out (an LDA-like metric learned from the content itself) lifted
+    held-out top-1 of the vectors alone by about 9 points on BANKING77's own phrasings. Shrinkage keeps it stable
+    with few phrasings per entry, where the covariance has low rank.
+    """
+    mean = vectors.mean(axis=0)
+    lengths = np.diff(np.append(class_starts, vectors.shape[0]))
+    centroids = np.add.reduceat(vectors, class_starts, axis=0) / np.maximum(lengths, 1)[:, None]
+    residual = (vectors - np.repeat(centroids, lengths, axis=0)).astype(np.float64)
+    covariance = residual.T @ residual
+    dims = vectors.shape[1]
+    trace = float(np.trace(covariance))
+    if trace <= 1e-12:  # one phrasing per entry: nothing to learn
+        return mean, np.eye(dims, dtype=np.float32)
+    covariance *= dims / trace
+    covariance[np.diag_indices(dims)] += WHITEN_SHRINK
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    whiten = (eigenvectors / np.sqrt(eigenvalues)) @ eigenvectors.T
+    return mean, whiten.astype(np.float32)
+
+
+def _project(vectors: np.ndarray, mean: np.ndarray | None, whiten: np.ndarray | None) -> np.ndarray:
+    """Centred, whitened and L2-normalised sentence vectors; a text with no known piece stays all zeros."""
+    if mean is None or whiten is None:
+        return vectors
+    out = (vectors - mean) @ whiten if vectors.shape[0] > 1 else np.einsum("qd,de->qe", vectors - mean, whiten)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 1e-6)
+    out[~vectors.any(axis=1)] = 0.0
+    return out.astype(np.float32, copy=False)
 
 
 def _gather_rows(
