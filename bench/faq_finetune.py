@@ -1,9 +1,10 @@
 """Prototype: SetFit-style contrastive fine-tuning of the semantic matcher's encoder on the FAQ phrasings.
 
 Measures BANKING77 10-shot top-1 (shots and held-out queries built as bench/faq_bench.py does) against the number
-of optimiser steps, and the CPU seconds the tuning costs. Hyper-parameters are the SetFit paper's defaults
-(CosineSimilarityLoss on positive/negative pairs, 20 pair iterations per phrasing, batch 16, lr 2e-5, 1 epoch,
-10 % linear warm-up), fixed a priori — never tuned on the test queries.
+of optimiser steps, and the CPU seconds the tuning costs. Hyper-parameters are fixed a priori, never tuned on the
+test queries: `--loss setfit` is the SetFit paper's default (CosineSimilarityLoss on positive/negative pairs, 20
+pair iterations per phrasing, batch 16, lr 2e-5, 1 epoch, 10 % linear warm-up); `--loss supcon` is the shipped
+recipe's loss (handlers/faq/tuning.py: 16 entries x 4 phrasings per batch, temperature 0.07, same lr/warm-up).
 
     nice -n 10 python bench/faq_finetune.py [--seeds 0 1 2] [--threads 2] [--checkpoints 0 250 500 1000]
 """
@@ -16,7 +17,6 @@ import json
 import random
 import resource
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from handlers.faq.evaluation import load_questions
 from handlers.faq.loader import load_faq_file
 from handlers.faq.model import training_texts
 from handlers.faq.semantic import SemanticMatcher, load_encoder
+from handlers.faq.tuning import batches, supcon_loss
 
 
 def cpu_s() -> float:
@@ -51,33 +52,6 @@ def setfit_pairs(labels: list[int], iterations: int, rng: random.Random) -> list
             pairs.append((i, j, 0.0))
     rng.shuffle(pairs)
     return pairs
-
-
-def supcon_batch(labels: list[int], classes: int, per_class: int, rng: random.Random) -> list[int]:
-    """P entries x K phrasings, so every anchor has positives in the batch."""
-    by_label: dict[int, list[int]] = {}
-    for i, y in enumerate(labels):
-        by_label.setdefault(y, []).append(i)
-    chosen = []
-    for y in rng.sample(sorted(by_label), min(classes, len(by_label))):
-        members = by_label[y]
-        chosen += rng.sample(members, min(per_class, len(members)))
-    return chosen
-
-
-def supcon_loss(embeddings, labels, temperature: float):
-    """Supervised contrastive loss (Khosla et al. 2020), as setfit.losses.SupConLoss."""
-    import torch
-
-    z = torch.nn.functional.normalize(embeddings, dim=-1)
-    logits = z @ z.T / temperature
-    n = z.shape[0]
-    self_mask = torch.eye(n, dtype=torch.bool)
-    logits = logits.masked_fill(self_mask, float("-inf"))
-    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-    positive = (labels[:, None] == labels[None, :]) & ~self_mask
-    per_anchor = -(log_prob.masked_fill(~positive, 0.0).sum(1)) / positive.sum(1).clamp(min=1)
-    return per_anchor[positive.any(1)].mean()
 
 
 def encode(model, texts: list[str]) -> np.ndarray:
@@ -142,7 +116,7 @@ def main() -> int:
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
         warmup = max(1, total // 10)
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
+            optimizer, lambda s, w=warmup, t=total: min((s + 1) / w, max(0.0, (t - s) / max(1, t - w)))
         )
         train_cpu = 0.0
         step = 0
@@ -158,7 +132,7 @@ def main() -> int:
                     target = torch.tensor([y for _, _, y in batch])
                     loss = torch.nn.functional.mse_loss(torch.nn.functional.cosine_similarity(a, b), target)
                 else:
-                    chosen = supcon_batch(labels, args.classes, 4, rng)
+                    chosen = batches(labels, args.classes, 4, rng)
                     emb = model(model.preprocess([texts[i] for i in chosen]))["sentence_embedding"]
                     loss = supcon_loss(emb, torch.tensor([labels[i] for i in chosen]), args.temperature)
                 loss.backward()
