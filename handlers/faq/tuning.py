@@ -232,7 +232,8 @@ def run_child(
         job = f.name
     try:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "UPTAKE_TUNE_THREADS": str(threads)}
-        cmd = [sys.executable, "-m", "handlers.faq.tuning", job]
+        entry = "import sys; from handlers.faq.tuning import main; sys.exit(main(sys.argv[1:]))"
+        cmd = [sys.executable, "-c", entry, job]
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
 
