@@ -3,9 +3,10 @@
 A frozen all-MiniLM-L6-v2 tops out around 0.85 top-1 on BANKING77 10-shot whatever head sits on it (bench/README.md,
 "Semantic head features"); pulling phrasings of the same entry together and pushing other entries apart
 (supervised contrastive loss, the SetFit idea with in-batch pairs, which needs far fewer steps than SetFit's
-pair regression) is what lifts it (+1.5 to +2 points on BANKING77, bench/README.md). The recipe is fixed a priori,
-never tuned on test queries: learning rate, weight decay, warm-up and temperature are SetFit's defaults, and the
-step count is SetFit's budget of 20 pairings per phrasing (each phrasing an anchor ~20 times), capped for cost.
+pair regression) is what lifts it (BANKING77: +0.7 to +1.1 points top-1, +5 points answered; bench/README.md).
+The recipe is fixed a priori, never tuned on test queries: learning rate, weight decay, warm-up and temperature
+are SetFit's defaults, and the step count is SetFit's budget of 20 pairings per phrasing (each phrasing an anchor
+~20 times), capped for cost.
 
 Tuning costs minutes of CPU, so it never runs on the request path: `Tuner` runs it once per (content, base
 model, recipe) in a `nice` child process, writes the tuned model directory atomically under the ONNX cache
