@@ -77,18 +77,18 @@ def build_files(name: str, data: Path, seed: int, out: Path) -> tuple[Path, Path
     return faq_path, questions_path
 
 
-def matcher_factory(name: str, cache: dict) -> Callable[[], Matcher]:
+def matcher_factory(name: str, cache: dict, model: str | None = None) -> Callable[[], Matcher]:
     """Factories share one embedding cache so refits over folds and seeds encode each text once."""
     if name == "lexical":
         return LexicalMatcher
     if name == "semantic":
         from handlers.faq.semantic import SemanticMatcher
 
-        return lambda: SemanticMatcher(cache=cache)
+        return lambda: SemanticMatcher(model, cache=cache)
     from handlers.faq.hybrid import HybridMatcher
 
     def hybrid() -> Matcher:
-        matcher = HybridMatcher()
+        matcher = HybridMatcher(model_path=model)
         matcher._semantic._cache, matcher._semantic._owns_cache = cache, False
         return matcher
 
@@ -118,6 +118,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--matchers", nargs="+", default=["lexical", "semantic", "hybrid"])
+    parser.add_argument("--model", help="a local sentence-transformers model directory (e.g. a tuned one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     cache: dict = {}
@@ -128,8 +129,8 @@ def main() -> int:
             questions = load_questions(questions_path)
             for name in args.matchers:
                 if name != "lexical":
-                    warm(cache, load_faq_file(faq_path), questions)
-                result = run_one(faq_path, questions, matcher_factory(name, cache))
+                    warm(cache, load_faq_file(faq_path), questions, args.model)
+                result = run_one(faq_path, questions, matcher_factory(name, cache, args.model))
                 rows.append({"dataset": dataset, "seed": seed, "matcher": name, **result})
                 print(f"# {dataset} seed {seed} {name}: {result}", file=sys.stderr, flush=True)
     summary = summarise(rows)
@@ -140,14 +141,14 @@ def main() -> int:
     return 0
 
 
-def warm(cache: dict, entries: list, questions: list[Question]) -> None:
+def warm(cache: dict, entries: list, questions: list[Question], model: str | None = None) -> None:
     """Encode every phrasing and query once, in batches (query latency is measured in faq_speed.py)."""
     from handlers.faq.semantic import load_encoder
 
     texts = [t for e in entries for t in e.phrasings()] + [q.text for q in questions]
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
     if missing:
-        vectors = load_encoder().encode(missing, batch_size=128, normalize_embeddings=True)
+        vectors = load_encoder(model).encode(missing, batch_size=128, normalize_embeddings=True)
         cache.update(zip(missing, vectors.astype("float32"), strict=True))
 
 

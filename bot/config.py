@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # --- FAQ (handlers/faq): matcher and thresholds; empty thresholds are chosen by cross-validation on the content
     faq_matcher: str = Field("lexical", validation_alias=_alias("UPTAKE_FAQ_MATCHER", "faq_matcher"))
     faq_model: str | None = Field(None, validation_alias=_alias("UPTAKE_FAQ_MODEL", "faq_model"))
+    # Fine-tune the semantic encoder on the FAQ's phrasings in a background process (handlers/faq/tuning.py).
+    faq_tune: bool = Field(False, validation_alias=_alias("UPTAKE_FAQ_TUNE", "faq_tune"))
     faq_answer_threshold: float | None = Field(
         None, validation_alias=_alias("UPTAKE_FAQ_ANSWER_THRESHOLD", "faq_answer_threshold")
     )

@@ -29,7 +29,9 @@ from handlers.faq.matcher import (
     load_faq_dir,
     make_matcher,
 )
+from handlers.faq.model import training_texts
 from handlers.faq.tables import FaqAddedEntry, FaqLearnedExample
+from handlers.faq.tuning import Tuner
 
 log = logging.getLogger("uptake.faq")
 
@@ -55,6 +57,7 @@ class FaqIndex:
     matcher_name: str
     added: set[str] = field(default_factory=set)  # ids of entries that live in the database
     build_ms: float = 0.0
+    model: str | None = None  # the encoder that answers (a tuned model directory once tuning has finished)
 
     def rank(self, text: str, k: int = 3) -> list[Match]:
         return [m for m in self.matcher.rank(text, k) if m.entry_id in self.entries]
@@ -86,7 +89,35 @@ async def db_stamp(session: AsyncSession, rollout_id: int) -> Stamp:
 
 def settings_key(rt: Runtime) -> Stamp:
     s = rt.settings
-    return (s.faq_matcher, s.faq_model, s.faq_answer_threshold, s.faq_suggest_threshold)
+    return (s.faq_matcher, s.faq_model, s.faq_answer_threshold, s.faq_suggest_threshold, s.faq_tune)
+
+
+def tuned_for(
+    tuner: Tuner, file_entries: Sequence[FaqEntry], added: Sequence[FaqEntry], model: str | None
+) -> str | None:
+    """The encoder tuned on this content if it is ready; otherwise tuning starts in the background.
+
+    Keyed by the entries' own phrasings, not the 👍-learned examples: a vote must not cost a re-tuning (the
+    learned examples still reach the head and centroids of the tuned model at every rebuild).
+    """
+    from handlers.faq.semantic import default_model_path, semantic_available
+
+    if not semantic_available() and model is None:
+        return None
+    texts, labels = training_texts(_merged(file_entries, added)[0], {})
+    return tuner.request(model or default_model_path(), texts, labels) if texts else None
+
+
+def _merged(file_entries: Sequence[FaqEntry], added: Sequence[FaqEntry]) -> tuple[list[FaqEntry], set[str]]:
+    entries = {e.id: e for e in file_entries}
+    added_ids: set[str] = set()
+    for entry in added:
+        if entry.id in entries:
+            log.warning("faq entry %s added in chat is shadowed by a content file entry", entry.id)
+            continue
+        entries[entry.id] = entry
+        added_ids.add(entry.id)
+    return list(entries.values()), added_ids
 
 
 def build(
@@ -98,18 +129,21 @@ def build(
     model: str | None,
     answer: float | None,
     suggest: float | None,
+    tuner: Tuner | None = None,
 ) -> FaqIndex:
-    """Fit the matcher (blocking: call it in a thread). File entries win over an added entry with the same id."""
+    """Fit the matcher (blocking: call it in a thread). File entries win over an added entry with the same id.
+
+    With a `tuner` (semantic or hybrid), the matcher and its thresholds both use the tuned encoder once it exists.
+    """
     started = time.perf_counter()
-    entries = {e.id: e for e in file_entries}
-    added_ids: set[str] = set()
-    for entry in added:
-        if entry.id in entries:
-            log.warning("faq entry %s added in chat is shadowed by a content file entry", entry.id)
-            continue
-        entries[entry.id] = entry
-        added_ids.add(entry.id)
+    merged, added_ids = _merged(file_entries, added)
+    entries = {e.id: e for e in merged}
     name = matcher_name
+    if tuner is not None and name != "lexical":
+        try:
+            model = tuned_for(tuner, file_entries, added, model) or model
+        except (ImportError, RuntimeError, OSError) as e:
+            log.warning("faq encoder tuning unavailable (%s)", e)
     try:
         matcher = make_matcher(name, model)  # type: ignore[arg-type]
         if entries:
@@ -123,7 +157,7 @@ def build(
     thresholds = thresholds_for(list(entries.values()), name, model, answer, suggest)
     ms = (time.perf_counter() - started) * 1000
     log.info("faq index built entries=%s matcher=%s thresholds=%s ms=%.0f", len(entries), name, thresholds, ms)
-    return FaqIndex(key, entries, matcher, thresholds, name, added_ids, ms)
+    return FaqIndex(key, entries, matcher, thresholds, name, added_ids, ms, model if name != "lexical" else None)
 
 
 def thresholds_for(
@@ -147,9 +181,24 @@ def _lock(rt: Runtime) -> asyncio.Lock:
     return lock
 
 
+def _tuner(rt: Runtime) -> Tuner | None:
+    """One per process, when UPTAKE_FAQ_TUNE is on; a finished tuning changes the index key, so it is rebuilt."""
+    if not rt.settings.faq_tune or rt.settings.faq_matcher == "lexical":
+        return None
+    tuner = rt.extras.get("faq.tuner")
+    if tuner is None:
+
+        def ready(key: str) -> None:  # runs in the tuner's thread; a plain assignment is atomic
+            rt.extras["faq.tuned"] = key
+
+        tuner = rt.extras["faq.tuner"] = Tuner(ready)
+    return tuner
+
+
 async def current_index(rt: Runtime, session: AsyncSession, rollout: Rollout) -> FaqIndex:
     """The index for this content version and database state, built off the event loop when it is stale."""
-    key = (rollout.id, rt.content.version, await db_stamp(session, rollout.id), settings_key(rt))
+    stamp = await db_stamp(session, rollout.id)
+    key = (rollout.id, rt.content.version, stamp, settings_key(rt), rt.extras.get("faq.tuned"))
     index: FaqIndex | None = rt.extras.get("faq")
     if index is not None and index.key == key:
         return index
@@ -177,6 +226,7 @@ async def current_index(rt: Runtime, session: AsyncSession, rollout: Rollout) ->
             s.faq_model,
             s.faq_answer_threshold,
             s.faq_suggest_threshold,
+            _tuner(rt),
         )
         rt.extras["faq"] = index
         return index
