@@ -49,6 +49,7 @@ RECIPE: dict[str, Any] = {
     "version": 1,
 }
 MARKER = "uptake-tuned.json"  # written last: a directory without it is not a finished model
+KEEP_TUNED = 3  # finished tuned models kept on disk (~90 MB each); older content versions are pruned
 
 
 def tuned_key(model_path: str, texts: Sequence[str], labels: Sequence[int], recipe: dict[str, Any] = RECIPE) -> str:
@@ -157,7 +158,30 @@ def tune(model_path: str, texts: Sequence[str], labels: Sequence[int], recipe: d
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    prune(keep=KEEP_TUNED, spare=target)
     return str(target)
+
+
+def prune(keep: int = KEEP_TUNED, spare: Path | None = None) -> list[Path]:
+    """Delete all but the `keep` newest finished tuned models (and their ONNX exports), never `spare`.
+
+    Every content version gets its own tuned model, so without this the cache grows by ~90 MB per edit of the FAQ.
+    A running bot that still serves a pruned model keeps it in memory; a restart tunes again if needed.
+    """
+    from handlers.faq.semantic import MAX_SEQ_LENGTH
+
+    root = cache_dir() / "tuned"
+    finished = [d for d in root.glob("*") if d.is_dir() and (d / MARKER).is_file()] if root.is_dir() else []
+    finished.sort(key=lambda d: (d / MARKER).stat().st_mtime_ns, reverse=True)
+    removed = []
+    for old in finished[keep:]:
+        if spare is not None and old.resolve() == spare.resolve():
+            continue
+        exported = cache_dir() / f"{model_key(str(old), MAX_SEQ_LENGTH)}.onnx"
+        exported.unlink(missing_ok=True)
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old)
+    return removed
 
 
 class Tuner:
