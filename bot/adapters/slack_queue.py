@@ -48,7 +48,7 @@ from typing import Any
 log = logging.getLogger("uptake.slack")
 
 WORKERS = 8  # concurrent answers per process (below the database pool size)
-SHARE = 0.1  # of the loop's time answers may take while acks are waiting
+SHARE = 0.05  # of the loop's time answers may take while acks are waiting (0.1 → 0.05: bench/README.md, session 4)
 COST = 0.001  # seconds of steps one answer takes, a first estimate (then measured)
 BURST = 0.005  # seconds of answer time that can be banked (a few answer steps)
 BUSY_WINDOW = 0.01  # seconds since the last request for "requests keep coming"
