@@ -72,11 +72,11 @@ async def resolve_person(
                     raise
                 link, person = row
         person = await session.get_one(Person, link.person_id)
-    _refresh(person, link, identity, now)
+    refresh_profile(person, link, identity, now)
     return person, link
 
 
-def _refresh(person: Person, link: PlatformIdentity, identity: Identity, now: dt.datetime) -> None:
+def refresh_profile(person: Person, link: PlatformIdentity, identity: Identity, now: dt.datetime) -> None:
     """Take over what the platform told us; `last_seen_at` at most every few minutes (no write per request)."""
     if identity.display_name and person.display_name != identity.display_name:
         person.display_name = identity.display_name
@@ -161,7 +161,7 @@ async def load_caller(
     link, person, rollout, stored, seen = row
     if seen:
         raise Duplicate(key)
-    _refresh(person, link, identity, now)
+    refresh_profile(person, link, identity, now)
     if (link.platform, link.workspace, link.user_id) in admins:
         role = Role.admin
     else:
@@ -244,7 +244,7 @@ async def hot_caller(
 
 
 def needs_refresh(row: CallerRow, identity: Identity, now: dt.datetime) -> bool:
-    """Would `_refresh` change anything (a profile field the platform sent, or a stale last_seen_at)?"""
+    """Would `refresh_profile` change anything (a profile field the platform sent, or a stale last_seen_at)?"""
     person = row.person
     if (
         (identity.display_name and person["display_name"] != identity.display_name)

@@ -35,7 +35,7 @@ from bot.model import (
     UserError,
     lit,
 )
-from bot.people import Duplicate, _refresh, hot_caller, load_caller, resolve_person, role_of
+from bot.people import Duplicate, hot_caller, load_caller, refresh_profile, resolve_person, role_of
 from bot.permissions import Denied
 from bot.registry import CommandSpec
 from bot.runtime import Runtime
@@ -124,7 +124,7 @@ async def _answer(rt: Runtime, request: Request, ctx: Ctx, key: str | None) -> R
     """Dispatch, then commit the handler's effects with the key (or the key alone, if it wrote nothing)."""
     rollout_id = ctx.rollout_id
     if isinstance(ctx, RowCtx) and ctx.refresh_needed(rt.clock.now()):
-        _refresh(ctx.person, ctx.link(), request.identity, rt.clock.now())
+        refresh_profile(ctx.person, ctx.link(), request.identity, rt.clock.now())
     try:
         reply = await dispatch(request, ctx)
     except Denied as denied:
