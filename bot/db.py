@@ -164,13 +164,17 @@ class HotPath:
             found = self._prepared[stmt] = Prepared(stmt, self.dialect)
         return found
 
-    async def fetchone(self, stmt: Any, params: dict[str, Any], *, raw: bool = False) -> Sequence[Any] | None:
-        """The first row of a SELECT, processed as SQLAlchemy would (None if there is none); `raw`: as the driver
-        returned it, for a caller that processes only the columns it uses (`Prepared.results`)."""
+    def _bound(self, stmt: Any, params: dict[str, Any]) -> tuple[Prepared, tuple[Any, ...]]:
+        """The prepared statement and its driver arguments; observers (tests) see every statement run."""
         prep = self.prepare(stmt)
         for observe in self.observers:
             observe(prep.sql)
-        args = prep.args(params)
+        return prep, prep.args(params)
+
+    async def fetchone(self, stmt: Any, params: dict[str, Any], *, raw: bool = False) -> Sequence[Any] | None:
+        """The first row of a SELECT, processed as SQLAlchemy would (None if there is none); `raw`: as the driver
+        returned it, for a caller that processes only the columns it uses (`Prepared.results`)."""
+        prep, args = self._bound(stmt, params)
         if self.db.is_sqlite:
             conn = await self._sqlite_conn("read")
             found = await conn._execute(_sqlite_fetchone, conn._conn, prep.sql, args)
@@ -180,10 +184,7 @@ class HotPath:
 
     async def insert(self, stmt: Any, params: dict[str, Any]) -> bool:
         """Run one INSERT and commit it; False (nothing written) if it violates a unique constraint."""
-        prep = self.prepare(stmt)
-        for observe in self.observers:
-            observe(prep.sql)
-        args = prep.args(params)
+        prep, args = self._bound(stmt, params)
         if self.db.is_sqlite:
             conn = await self._sqlite_conn("write")
             return bool(await conn._execute(_sqlite_insert_commit, conn._conn, prep.sql, args))

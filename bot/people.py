@@ -147,6 +147,19 @@ async def load_caller(
     seen by the very next request. Returns None when the identity or the rollout is not there yet (first contact,
     empty database): the caller then takes the slow path that creates them (`resolve_person`, `sync_rollout`).
     """
+    row = (await session.execute(_CALLER[bool(key)], _caller_params(identity, slug, key))).first()
+    if row is None:
+        return None
+    link, person, rollout, stored, seen = row
+    if seen:
+        raise Duplicate(key)
+    refresh_profile(person, link, identity, now)
+    role = _role((link.platform, link.workspace, link.user_id), stored, admins)
+    return Caller(person=person, link=link, rollout=rollout, role=role)
+
+
+def _caller_params(identity: Identity, slug: str, key: str | None) -> dict[str, Any]:
+    """The parameters of `_CALLER`, for the session (`load_caller`) and the driver (`hot_caller`) alike."""
     params: dict[str, Any] = {
         "slug": slug,
         "platform": identity.platform,
@@ -155,18 +168,16 @@ async def load_caller(
     }
     if key:
         params["key"] = key
-    row = (await session.execute(_CALLER[bool(key)], params)).first()
-    if row is None:
-        return None
-    link, person, rollout, stored, seen = row
-    if seen:
-        raise Duplicate(key)
-    refresh_profile(person, link, identity, now)
-    if (link.platform, link.workspace, link.user_id) in admins:
-        role = Role.admin
     else:
-        role = Role.parse(stored) if stored else Role.employee
-    return Caller(person=person, link=link, rollout=rollout, role=role)
+        params["no_key"] = False  # the driver binds every parameter explicitly (no bindparam defaults)
+    return params
+
+
+def _role(link: tuple[str, str, str], stored: str | None, admins: set[tuple[str, str, str]]) -> Role:
+    """Configured admins are admins whatever the table says; no stored role is an employee."""
+    if link in admins:
+        return Role.admin
+    return Role.parse(stored) if stored else Role.employee
 
 
 def _columns(cls: type) -> list[str]:
@@ -208,18 +219,8 @@ async def hot_caller(
 ) -> CallerRow | None:
     """`load_caller`'s query on the driver (bot.db.HotPath): same statement, same freshness (nothing cached), no
     session. Raises `Duplicate` for a processed `key`; None on first contact (the caller takes the slow path)."""
-    params: dict[str, Any] = {
-        "slug": slug,
-        "platform": identity.platform,
-        "workspace": identity.workspace,
-        "user_id": identity.user_id,
-    }
-    if key:
-        params["key"] = key
-    else:
-        params["no_key"] = False
     stmt = _CALLER[bool(key)]
-    row = await db.hot.fetchone(stmt, params, raw=True)
+    row = await db.hot.fetchone(stmt, _caller_params(identity, slug, key), raw=True)
     if row is None:
         return None
     if row[-1]:
@@ -236,10 +237,7 @@ async def hot_caller(
         i += len(names)
     link, person, rollout = values
     stored = row[i]
-    if (link["platform"], link["workspace"], link["user_id"]) in admins:
-        role = Role.admin
-    else:
-        role = Role.parse(stored) if stored else Role.employee
+    role = _role((link["platform"], link["workspace"], link["user_id"]), stored, admins)
     return CallerRow(link=link, person=person, rollout=rollout, role=role, processors=processors)
 
 
