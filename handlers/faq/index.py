@@ -92,9 +92,7 @@ def settings_key(rt: Runtime) -> Stamp:
     return (s.faq_matcher, s.faq_model, s.faq_answer_threshold, s.faq_suggest_threshold, s.faq_tune)
 
 
-def tuned_for(
-    tuner: Tuner, file_entries: Sequence[FaqEntry], added: Sequence[FaqEntry], model: str | None
-) -> str | None:
+def tuned_for(tuner: Tuner, entries: Sequence[FaqEntry], model: str | None) -> str | None:
     """The encoder tuned on this content if it is ready; otherwise tuning starts in the background.
 
     Keyed by the entries' own phrasings, not the 👍-learned examples: a vote must not cost a re-tuning (the
@@ -104,7 +102,7 @@ def tuned_for(
 
     if not semantic_available() and model is None:
         return None
-    texts, labels = training_texts(_merged(file_entries, added)[0], {})
+    texts, labels = training_texts(entries, {})
     return tuner.request(model or default_model_path(), texts, labels) if texts else None
 
 
@@ -141,7 +139,7 @@ def build(
     name = matcher_name
     if tuner is not None and name != "lexical":
         try:
-            model = tuned_for(tuner, file_entries, added, model) or model
+            model = tuned_for(tuner, merged, model) or model
         except (ImportError, RuntimeError, OSError) as e:
             log.warning("faq encoder tuning unavailable (%s)", e)
     try:
