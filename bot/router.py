@@ -13,7 +13,7 @@ import logging
 import secrets
 import unicodedata
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -45,7 +45,10 @@ log = logging.getLogger("uptake.router")
 
 _CONTROL = {"Cc", "Cf", "Co", "Cs"}
 # A plain Core insert (no unit-of-work flush); a key already there raises IntegrityError, like the ORM add did.
-_RECORD_KEY = insert(ProcessedEvent.__table__).values(key=bindparam("key"), at=bindparam("at"))
+_RECORD_KEY = insert(ProcessedEvent.__table__).values(
+    key=bindparam("key"), at=bindparam("at"), attempt=bindparam("attempt")
+)
+_KEY_ATTEMPT = select(ProcessedEvent.attempt).where(ProcessedEvent.key == bindparam("key"))
 
 
 def clean_text(text: str) -> str:
@@ -134,20 +137,24 @@ async def _answer(rt: Runtime, request: Request, ctx: Ctx, key: str | None) -> R
     except UserError as e:
         await ctx.discard()
         return Reply.say(e.message)
+    # This attempt's token, stored with the key: a write whose answer was lost is recognised as ours, not a retry.
+    attempt = secrets.token_hex(8) if key else None
     session = ctx.opened_session()
+    after_driver = False
     if (session is None or _untouched(session)) and rt.db.hot is not None:
         # The handler wrote nothing (help, most answers): the key alone, in one round trip of its own.
         if session is not None:
             session.sync_session.close()
-        recorded = await _record_key(rt, key)
+        recorded = await _record_key(rt, key, attempt)
         if recorded:
             return reply
         if recorded is not None:
             log.info("concurrent duplicate ignored key=%s", key)
             return Reply.nothing()
-        session = ctx.session  # the driver path failed: the session path below is the reference
+        # The driver path failed, perhaps after its INSERT committed: the session path below is the reference.
+        session, after_driver = ctx.session, True
     assert session is not None
-    if not await session.run_sync(_commit_with_key, key, rt.clock.now()):
+    if not await session.run_sync(_commit_with_key, key, rt.clock.now(), attempt, after_driver):
         log.info("concurrent duplicate ignored key=%s", key)
         return Reply.nothing()
     return reply
@@ -162,33 +169,44 @@ def _untouched(session: AsyncSession) -> bool:
     return tx is None or not tx._connections
 
 
-async def _record_key(rt: Runtime, key: str | None) -> bool | None:
+async def _record_key(rt: Runtime, key: str | None, attempt: str | None) -> bool | None:
     """Write the idempotency key on the driver (bot.db.HotPath): True if written (or no key), False if a
-    concurrent duplicate holds it, None if the driver path failed (the caller uses the session instead)."""
+    concurrent duplicate holds it, None if the driver path failed (the caller uses the session instead; the key may
+    be written all the same, if the failure came after the commit)."""
     if not key:
         return True
     assert rt.db.hot is not None
     try:
-        return await rt.db.hot.insert(_RECORD_KEY, {"key": key, "at": rt.clock.now()})
+        return await rt.db.hot.insert(_RECORD_KEY, {"key": key, "at": rt.clock.now(), "attempt": attempt})
     except Exception:
         log.warning("idempotency key: driver path failed, using the session", exc_info=True)
         return None
 
 
-def _commit_with_key(session: Session, key: str | None, at: dt.datetime) -> bool:
+def _commit_with_key(
+    session: Session, key: str | None, at: dt.datetime, attempt: str | None, after_driver: bool = False
+) -> bool:
     """Flush the handler's effects, record the idempotency key, commit; False (rolled back) if the key is taken.
 
     The key is written last, in the handler's transaction: effects and key commit together, and on SQLite the
     write lock is not held while the handler runs. A concurrent duplicate fails on the key. One call into the sync
     session (one greenlet) instead of three awaits, and the key goes straight to the connection (no ORM execute).
+
+    `after_driver`: the driver's INSERT of this key failed (the handler wrote nothing). It may have committed before
+    its answer was lost; a key holding this `attempt` is then this request's own write, not a duplicate. Only this
+    rare conflict costs the extra read.
     """
     if key:
         session.flush()  # the handler's own errors surface here, never as a duplicate
         try:
-            session.connection().execute(_RECORD_KEY, {"key": key, "at": at})
+            session.connection().execute(_RECORD_KEY, {"key": key, "at": at, "attempt": attempt})
         except IntegrityError:
             session.rollback()
-            return False
+            ours = after_driver and session.connection().scalar(_KEY_ATTEMPT, {"key": key}) == attempt
+            session.rollback()
+            if ours:
+                log.info("idempotency key was written by this request before its driver failed key=%s", key)
+            return ours
     session.commit()
     return True
 

@@ -116,6 +116,9 @@ class ProcessedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # The router's per-attempt token (bot.router._answer): a request whose key write committed but whose answer was
+    # lost (dropped connection) finds its own token on the retry through the session, so it is no duplicate.
+    attempt: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class OutboxMessage(Base):

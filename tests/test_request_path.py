@@ -6,13 +6,16 @@ key go straight to the driver (bot.db.HotPath); ORM objects and a session exist 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiosqlite
 import pytest
 from sqlalchemy import event, func, select, text
 
+import bot.db
 from bot.model import Identity, Request, Role, Text
 from bot.people import LAST_SEEN_EVERY, Duplicate, load_caller, set_role
 from bot.router import handle, home_view
@@ -261,3 +264,139 @@ async def test_many_concurrent_requests_share_a_bounded_set_of_driver_connection
     if hot is not None and not chat.rt.db.is_sqlite:
         pg = hot._pg_conns()
         assert pg._open <= pg._size and not pg._waiters
+
+
+@contextmanager
+def key_write_fails(rt: Runtime, *, committed: bool, other_attempt: str | None = None) -> Iterator[list[str]]:
+    """The next idempotency-key INSERT on the driver path fails as a dropped connection does: after the database
+    committed it (`committed`: the client never got the answer) or before it ran. With `other_attempt`, another
+    attempt of the same event (a platform retry, another process) writes the key just before the failure.
+
+    Injected at our own driver boundary (bot.db's SQLite hop, the asyncpg connections of `_PgConnections`), never
+    in an SDK client. Yields the statements the fault fired on (one at most)."""
+    fired: list[str] = []
+    hot = rt.db.hot
+    assert hot is not None
+    patch = pytest.MonkeyPatch()
+
+    def armed(sql: str) -> bool:
+        if fired or not sql.startswith("INSERT INTO processed_events"):
+            return False
+        fired.append(sql)
+        return True
+
+    if rt.db.is_sqlite:
+        original = bot.db._sqlite_insert_commit
+
+        def insert_then_fail(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> bool:
+            if not armed(sql):
+                return original(conn, sql, args)
+            if other_attempt is not None:
+                conn.execute(_OTHER_SQLITE, (args[0], args[1], other_attempt)).close()
+                conn.commit()
+            if committed:
+                original(conn, sql, args)
+            raise sqlite3.OperationalError("disk I/O error")
+
+        patch.setattr(bot.db, "_sqlite_insert_commit", insert_then_fail)
+    else:
+        import asyncpg
+
+        class DropsAfter:
+            """An asyncpg connection that loses the link around the armed INSERT."""
+
+            def __init__(self, conn: Any) -> None:
+                self._conn = conn
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._conn, name)
+
+            async def execute(self, sql: str, *args: Any) -> Any:
+                if not armed(sql):
+                    return await self._conn.execute(sql, *args)
+                if other_attempt is not None:
+                    await self._conn.execute(_OTHER_PG, args[0], args[1], other_attempt)
+                if committed:
+                    await self._conn.execute(sql, *args)
+                self._conn.terminate()
+                raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+        acquire = bot.db._PgConnections._acquire
+
+        async def wrapped(self: bot.db._PgConnections) -> Any:
+            conn = await acquire(self)
+            return conn if isinstance(conn, DropsAfter) else DropsAfter(conn)
+
+        patch.setattr(bot.db._PgConnections, "_acquire", wrapped)
+    try:
+        yield fired
+    finally:
+        patch.undo()
+
+
+_OTHER_SQLITE = "INSERT INTO processed_events (key, at, attempt) VALUES (?, ?, ?)"
+_OTHER_PG = "INSERT INTO processed_events (key, at, attempt) VALUES ($1, $2, $3)"
+
+
+async def _keys(rt: Runtime, key: str) -> list[tuple[str, str | None]]:
+    async with rt.db.session() as s:
+        rows = await s.execute(select(ProcessedEvent.key, ProcessedEvent.attempt).where(ProcessedEvent.key == key))
+        return [(k, a) for k, a in rows]
+
+
+async def test_a_key_committed_but_not_acknowledged_still_gets_its_reply(chat: Chat) -> None:
+    """The driver's INSERT of the key committed, then the connection dropped before the answer came back: the
+    session fallback finds the key, and must recognise it as this request's own write, not a platform retry."""
+    if chat.rt.db.hot is None:
+        pytest.skip("no driver path")
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    with key_write_fails(chat.rt, committed=True) as fired:
+        reply = await eve.says("help", event_id="Ev-unacked")
+    assert fired, "the fault never fired"
+    assert "What I can do" in reply.text
+    keys = await _keys(chat.rt, "Ev-unacked")
+    assert len(keys) == 1 and keys[0][1] is not None
+    # The platform retries (in this process, or after a restart: a new attempt either way): dropped.
+    await chat.rt.db.close()
+    again = await eve.says("help", event_id="Ev-unacked")
+    assert again.message is None
+    assert await _keys(chat.rt, "Ev-unacked") == keys
+
+
+async def test_a_key_written_by_another_attempt_is_still_a_duplicate_on_the_fallback(chat: Chat) -> None:
+    """The driver's INSERT never ran, and meanwhile another attempt of the same event recorded the key: the
+    fallback must drop this one (the other attempt answers), exactly as before."""
+    if chat.rt.db.hot is None:
+        pytest.skip("no driver path")
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    with key_write_fails(chat.rt, committed=False, other_attempt="other") as fired:
+        reply = await eve.says("help", event_id="Ev-raced")
+    assert fired, "the fault never fired"
+    assert reply.message is None
+    assert await _keys(chat.rt, "Ev-raced") == [("Ev-raced", "other")]
+
+
+async def test_a_key_write_that_never_ran_is_written_by_the_session(chat: Chat) -> None:
+    if chat.rt.db.hot is None:
+        pytest.skip("no driver path")
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    with key_write_fails(chat.rt, committed=False) as fired:
+        reply = await eve.says("help", event_id="Ev-dropped")
+    assert fired and "What I can do" in reply.text
+    assert len(await _keys(chat.rt, "Ev-dropped")) == 1
+    assert (await eve.says("help", event_id="Ev-dropped")).message is None
+
+
+async def test_concurrent_copies_with_an_unacknowledged_key_are_answered_once(chat: Chat) -> None:
+    if chat.rt.db.hot is None:
+        pytest.skip("no driver path")
+    eve = await chat.person("Eve")
+    await eve.says("help")
+    with key_write_fails(chat.rt, committed=True) as fired:
+        replies = await asyncio.gather(*(eve.says("help", event_id="Ev-copies") for _ in range(5)))
+    assert fired
+    assert sum(r.message is not None for r in replies) == 1
+    assert len(await _keys(chat.rt, "Ev-copies")) == 1
