@@ -156,7 +156,6 @@ class HotPath:
         self._sqlite: dict[str, aiosqlite.Connection] = {}
         self._pg: _PgConnections | None = None
         self._opening = asyncio.Lock()  # SQLite: one reader and one writer, opened once
-        self.observers: list[Any] = []  # callables(sql) — tests count statements
 
     def prepare(self, stmt: Any) -> Prepared:
         found = self._prepared.get(stmt)
@@ -165,10 +164,8 @@ class HotPath:
         return found
 
     def _bound(self, stmt: Any, params: dict[str, Any]) -> tuple[Prepared, tuple[Any, ...]]:
-        """The prepared statement and its driver arguments; observers (tests) see every statement run."""
+        """The prepared statement and its driver arguments: every statement this class runs passes here once."""
         prep = self.prepare(stmt)
-        for observe in self.observers:
-            observe(prep.sql)
         return prep, prep.args(params)
 
     async def fetchone(self, stmt: Any, params: dict[str, Any], *, raw: bool = False) -> Sequence[Any] | None:
