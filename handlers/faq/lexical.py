@@ -5,10 +5,10 @@ phrasing; character n-grams make it robust to typos. Inverse document frequency 
 not phrasings, so words that every entry shares count for little. The same centroid + nearest score is computed
 on sentence vectors built from word-piece vectors distilled from MiniLM (static_vectors.py), which know that
 "top up" and "add money" mean the same, after whitening them with the content's own within-entry covariance
-(so directions in which phrasings of one entry differ count for little); that score weighs twice the n-gram
-score. The whitened space is then cut to the directions that separate the entries (LDA), and the best few entries
-get a bonus for a soft word alignment: how well each word of the question finds a close word in a phrasing —
-which a sum of word vectors blurs. Raw scores are calibrated on held-out phrasings (see calibration.py).
+(so directions in which phrasings of one entry differ count for little); that score weighs four times the n-gram
+score. The best few entries then get a bonus for a soft word alignment: how well each word of the question finds a
+close word in one of the entry's phrasings, which a sum of word vectors blurs. Raw scores are calibrated on held-out
+phrasings (see calibration.py).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class _Index:
     phrasings: _Postings
     class_starts: np.ndarray  # phrasings are grouped by entry, so per-entry maxima are a reduceat
     dense_mean: np.ndarray | None  # mean phrasing vector, subtracted before whitening
-    dense_whiten: np.ndarray | None  # dims x k: within-entry whitening, then the entries' discriminant directions
+    dense_whiten: np.ndarray | None  # dims x dims: within-entry whitening of the content's sentence vectors
     dense_centroids: np.ndarray | None  # entries x dims, L2-normalised (None without static vectors)
     dense_phrasings: np.ndarray | None  # dims x phrasings, so a question's cosines are one product
     word_units: np.ndarray | None  # the content's distinct words, whitened and L2-normalised (rows)
@@ -340,13 +340,6 @@ def _whitening(vectors: np.ndarray, class_starts: np.ndarray) -> tuple[np.ndarra
     covariance[np.diag_indices(dims)] += WHITEN_SHRINK
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     whiten = (eigenvectors / np.sqrt(eigenvalues)) @ eigenvectors.T
-    if len(lengths) - 1 < dims:
-        # LDA: keep the directions in which the entries' means differ (at most entries - 1 of them) and drop the
-        # rest, which in the whitened space carry only wording. Cross-validated +0.1 to +2 points top-1.
-        spread = (centroids - mean) @ whiten
-        between = (spread * lengths[:, None]).T @ spread
-        eigenvalues, eigenvectors = np.linalg.eigh(between)
-        whiten = whiten @ eigenvectors[:, -(len(lengths) - 1) :] if len(lengths) > 1 else whiten
     return mean, whiten.astype(np.float32)
 
 
