@@ -118,6 +118,8 @@ def main() -> int:
     mean = raw_tokens.mean(axis=0)
     _, _, vt = np.linalg.svd(raw_tokens - mean, full_matrices=False)
     projection = vt[: args.dims].T
+    # A component's sign is arbitrary: fix it (largest loading positive) so that a re-run gives the same file.
+    projection *= np.sign(projection[np.abs(projection).argmax(axis=0), np.arange(args.dims)])
     rank = np.arange(1, len(vocab) + 1, dtype=np.float64)
     token_freq = (1.0 / rank) / np.sum(1.0 / rank)
     kept = np.array([i for i, t in enumerate(vocab) if keep_token(t)])
