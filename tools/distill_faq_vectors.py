@@ -4,9 +4,9 @@ model2vec-style, with context: every vocabulary token, and every frequent Englis
 several pieces ("refund" = ref + ##und), is put in the slot of eight short generic question frames ("how do i … ?",
 "why is my … not working ?", see TEMPLATES) and run through all-MiniLM-L6-v2. Its vector is the average over the
 frames of two views: the output at its own positions (what the model makes of it in a question) and the sentence's
-mean output (how it moves the question's embedding); both cross-validated better together than either alone on the
-FAQ files (BANKING77, CLINC150, the starter pack). Whole words are the part a bag of pieces cannot rebuild: MiniLM
-reads "ref ##und" as a refund, a sum of two piece vectors does not.
+mean output (how it moves the question's embedding). In cross-validation on the FAQ files the two together tie with
+the own-position view alone and beat the mean alone (bench/README.md, session 5). Whole words are the part a bag of
+pieces cannot rebuild: MiniLM reads "ref ##und" as a refund, a sum of two piece vectors does not.
 
 The vectors are centred (which removes the frames' common part), reduced by PCA, and each is weighted by SIF over
 a Zipf estimate of its frequency (BERT's vocabulary is roughly in frequency order past the single characters; a
@@ -15,7 +15,8 @@ scripts the content is unlikely to use and BERT's `[unused…]` slots are droppe
 
 Stored as int8 with one float16 scale per row (`handlers/faq/data/minilm_static.npz`) together with the kept
 tokens and whole words (marked by a leading NUL), so the matcher tokenises with a pure-Python WordPiece and never
-needs torch or the model package. Takes 30–60 minutes on two cores (eight passes over the vocabulary and the words).
+needs torch or the model package. Takes about 25 minutes on two shared cores (eight passes over the vocabulary, then
+the words); `--cache DIR` keeps the raw vectors, so PCA or SIF settings can be changed in seconds.
 
     python tools/distill_faq_vectors.py [--dims 256] [--sif 1e-4] [--words 30000] [--cache DIR] [--out PATH]
 """
