@@ -5,8 +5,10 @@ phrasing; character n-grams make it robust to typos. Inverse document frequency 
 not phrasings, so words that every entry shares count for little. The same centroid + nearest score is computed
 on sentence vectors built from word-piece vectors distilled from MiniLM (static_vectors.py), which know that
 "top up" and "add money" mean the same, after whitening them with the content's own within-entry covariance
-(so directions in which phrasings of one entry differ count for little); that score weighs twice the n-gram
-score. Raw scores are calibrated on held-out phrasings (see calibration.py).
+(so directions in which phrasings of one entry differ count for little); that score weighs four times the n-gram
+score. The best few entries then get a bonus for a soft word alignment: how well each word of the question finds a
+close word in one of the entry's phrasings, which a sum of word vectors blurs. Raw scores are calibrated on held-out
+phrasings (see calibration.py).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from handlers.faq.static_vectors import StaticVectors, default_vectors
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 NEAREST_WEIGHT = 0.5
-DENSE_WEIGHT = 2.0  # static-vector score against the n-gram score (cross-validated on the FAQ files)
+DENSE_WEIGHT = 4.0  # static-vector score against the n-gram score (cross-validated on the FAQ files)
 WHITEN_SHRINK = 1.0  # ridge added to the (trace-normalised) within-entry covariance before whitening
+ALIGN_WEIGHT = 0.25  # soft word alignment bonus of the best entries (cross-validated on the FAQ files)
+ALIGN_TOP = 10  # how many of the best entries get it
 
 
 @lru_cache(maxsize=100_000)
@@ -101,6 +105,8 @@ class _Index:
     dense_whiten: np.ndarray | None  # dims x dims: within-entry whitening of the content's sentence vectors
     dense_centroids: np.ndarray | None  # entries x dims, L2-normalised (None without static vectors)
     dense_phrasings: np.ndarray | None  # dims x phrasings, so a question's cosines are one product
+    word_units: np.ndarray | None  # the content's distinct words, whitened and L2-normalised (rows)
+    phrasing_words: tuple[np.ndarray, np.ndarray] | None  # CSR: each indexed phrasing's rows in word_units
 
 
 class LexicalMatcher(CalibratedMatcher):
@@ -113,13 +119,17 @@ class LexicalMatcher(CalibratedMatcher):
         # True: the shipped vectors (if the data file is there); False/None: n-grams alone.
         self._static = default_vectors() if static is True else (static or None)
         self._dense: np.ndarray | None = None
+        self._words: np.ndarray | None = None  # distinct words x dims: summed piece vectors (not normalised)
+        self._text_words: tuple[np.ndarray, np.ndarray] = (np.zeros(1, np.int64), np.zeros(0, np.int64))
 
     def _prepare(self, texts: Sequence[str], labels: Sequence[int]) -> None:
         self._vocab = {}
         self._row_ptr, self._feats, self._tfs = self._vectorise(texts, grow=True)
         self._labels = np.asarray(labels, dtype=np.int64)
         self._sort_by_feature()
-        self._dense = self._static.encode(texts) if self._static is not None else None
+        self._dense = self._words = None
+        if self._static is not None:
+            self._dense, self._words, self._text_words = self._static.encode_with_words(texts)
 
     def _build_final(self, train: np.ndarray) -> None:
         self._index = self._build(train)
@@ -129,8 +139,10 @@ class LexicalMatcher(CalibratedMatcher):
         if self._index is None:
             return np.zeros(len(self._ids))
         ptr, feats, tfs = self._vectorise([text], grow=False)
-        dense = self._static.encode([text]) if self._static is not None else None
-        return self._scores(self._index, ptr, feats, tfs, dense)[0]
+        if self._static is None:
+            return self._scores(self._index, ptr, feats, tfs)[0]
+        dense, words, (_, word_rows) = self._static.encode_with_words([text])
+        return self._scores(self._index, ptr, feats, tfs, dense, [words[word_rows]])[0]
 
     def _vectorise(self, texts: Sequence[str], grow: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR rows of sublinear term frequencies; `grow` adds unseen n-grams to the vocabulary."""
@@ -193,14 +205,18 @@ class LexicalMatcher(CalibratedMatcher):
         weights /= np.sqrt(np.bincount(rows, weights**2, minlength=train.size))[rows]
         sums: np.ndarray = np.bincount(run_id, weights).astype(np.float64)
         sums /= np.sqrt(np.bincount(run_entry, sums**2, minlength=n_entries))[run_entry]
-        dense_mean = dense_whiten = dense_centroids = dense_phrasings = None
-        if self._dense is not None:
+        dense_mean = dense_whiten = dense_centroids = dense_phrasings = word_units = phrasing_words = None
+        if self._dense is not None and self._words is not None:
             dense_mean, dense_whiten = _whitening(self._dense[train], class_starts)
             dense_phrasings = _project(self._dense[train], dense_mean, dense_whiten)
             dense_centroids = np.add.reduceat(dense_phrasings, class_starts, axis=0)
             norms = np.linalg.norm(dense_centroids, axis=1, keepdims=True)
             np.divide(dense_centroids, norms, out=dense_centroids, where=norms > 0)
             dense_phrasings = np.ascontiguousarray(dense_phrasings.T)
+            word_units = _unit_rows(self._words @ dense_whiten)
+            text_ptr, text_ids = self._text_words
+            _, ids, _ = _gather_rows(text_ptr, text_ids, text_ids, train)
+            phrasing_words = (np.append(0, np.cumsum(np.diff(text_ptr)[train])), ids)
         return _Index(
             idf=idf,
             centroids=_Postings.from_sorted(run_entry, run_feat, sums, n_feats, n_entries),
@@ -210,13 +226,20 @@ class LexicalMatcher(CalibratedMatcher):
             dense_whiten=dense_whiten,
             dense_centroids=dense_centroids,
             dense_phrasings=dense_phrasings,
+            word_units=word_units,
+            phrasing_words=phrasing_words,
         )
 
     @staticmethod
     def _scores(
-        index: _Index, ptr: np.ndarray, feats: np.ndarray, tfs: np.ndarray, dense: np.ndarray | None = None
+        index: _Index,
+        ptr: np.ndarray,
+        feats: np.ndarray,
+        tfs: np.ndarray,
+        dense: np.ndarray | None = None,
+        words: Sequence[np.ndarray] = (),
     ) -> np.ndarray:
-        """Raw scores (queries x entries) for a batch of vectorised queries (and their sentence vectors)."""
+        """Raw scores (queries x entries) for a batch of vectorised queries (their sentence and word vectors)."""
         weights = tfs * index.idf[feats]
         rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
         norms = np.sqrt(np.bincount(rows, weights**2, minlength=ptr.size - 1))
@@ -236,7 +259,11 @@ class LexicalMatcher(CalibratedMatcher):
             d_all = dense @ index.dense_phrasings
         d_nearest = np.maximum.reduceat(d_all, index.class_starts, axis=1)
         semantic = np.clip((d_centroid + NEAREST_WEIGHT * d_nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
-        return (lexical + DENSE_WEIGHT * semantic) / (1.0 + DENSE_WEIGHT)
+        scores = (lexical + DENSE_WEIGHT * semantic) / (1.0 + DENSE_WEIGHT)
+        for row, query_words in enumerate(words):
+            best = np.argsort(-scores[row])[:ALIGN_TOP]
+            scores[row, best] += ALIGN_WEIGHT * _alignment(index, query_words, best)
+        return scores / (1.0 + ALIGN_WEIGHT)
 
     def _score_fold(self, train: np.ndarray, queries: np.ndarray) -> list[np.ndarray]:
         index = self._build(train)
@@ -244,9 +271,52 @@ class LexicalMatcher(CalibratedMatcher):
         for chunk in np.array_split(queries, max(1, queries.size // 64)):
             rows, feats, tfs = _gather_rows(self._row_ptr, self._feats, self._tfs, chunk)
             ptr = np.searchsorted(rows, np.arange(chunk.size + 1))
-            dense = self._dense[chunk] if self._dense is not None else None
-            out.extend(self._scores(index, ptr, feats, tfs, dense))
+            if self._dense is None or self._words is None:
+                out.extend(self._scores(index, ptr, feats, tfs))
+                continue
+            text_ptr, text_ids = self._text_words
+            words = [self._words[text_ids[text_ptr[q] : text_ptr[q + 1]]] for q in chunk]
+            out.extend(self._scores(index, ptr, feats, tfs, self._dense[chunk], words))
         return out
+
+
+def _alignment(index: _Index, words: np.ndarray, entries: np.ndarray) -> np.ndarray:
+    """Per entry: over its phrasings, the best weighted mean over the question's words of their closest word there.
+
+    `words` are the question's summed piece vectors; their length (the SIF weight) weighs them, so "the" counts
+    for little. Cosines are taken in the content's whitened space, like the sentence vectors.
+    """
+    out = np.zeros(entries.size)
+    if index.word_units is None or index.phrasing_words is None or index.dense_whiten is None or not words.size:
+        return out
+    weight = np.linalg.norm(words, axis=1)
+    if weight.sum() <= 1e-9:
+        return out
+    query = _unit_rows(words @ index.dense_whiten)
+    ends = np.append(index.class_starts[1:], index.phrasing_words[0].size - 1)
+    first, last = index.class_starts[entries], ends[entries]
+    counts = last - first
+    phrasings = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    word_ptr, word_ids = index.phrasing_words
+    starts, lengths = word_ptr[phrasings], word_ptr[phrasings + 1] - word_ptr[phrasings]
+    keep = lengths > 0  # a phrasing with no known word aligns with nothing
+    if not keep.any():
+        return out
+    starts, lengths = starts[keep], lengths[keep]
+    ids = word_ids[np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))]
+    distinct, where = np.unique(ids, return_inverse=True)
+    cosines = np.einsum("qd,wd->qw", query, index.word_units[distinct])[:, where]
+    closest = np.maximum.reduceat(cosines, np.append(0, np.cumsum(lengths)[:-1]), axis=1)
+    per_phrasing = np.full(phrasings.size, -1.0)
+    per_phrasing[keep] = weight @ closest / weight.sum()
+    out[:] = np.maximum.reduceat(per_phrasing, np.append(0, np.cumsum(counts)[:-1]))
+    return np.clip(out, 0.0, 1.0)
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero), float32."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-9).astype(np.float32, copy=False)
 
 
 def _whitening(vectors: np.ndarray, class_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 DATA = Path(__file__).resolve().parent / "data" / "minilm_static.npz"
+WHOLE_MARK = "\x00"
 _MAX_WORD = 100  # BERT's limit: longer "words" are unknown
 # Whitespace-separated runs split at punctuation (ASCII punctuation and Unicode P*), as BERT's basic tokenizer.
 _PIECE = re.compile(r"[^\W_]+|[^\w\s]|_", re.UNICODE)
@@ -28,6 +29,7 @@ class StaticVectors:
 
     ids: dict[str, int]
     vectors: np.ndarray
+    whole: dict[str, int] = field(default_factory=dict)  # frequent words BERT splits, distilled as whole words
     _words: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)  # WordPiece cache per word
 
     @property
@@ -38,13 +40,18 @@ class StaticVectors:
         """Word-piece ids of one basic word, cached (a content's vocabulary is small)."""
         found = self._words.get(word)
         if found is None:
-            found = _wordpiece(self.ids, word)
+            row = self.whole.get(word)
+            found = (row,) if row is not None else _wordpiece(self.ids, word)
             if len(self._words) < 500_000:
                 self._words[word] = found
         return found
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence vectors (texts x dims); a text with no known piece is all zeros."""
+        return self.encode_with_words(texts)[0]
+
+    def encode_with_words(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Sentence vectors, the texts' distinct words (summed piece vectors, rows) and each text's words (CSR)."""
         local: dict[str, int] = {}  # each distinct word once: its pieces' vectors summed into one row
         rows: list[int] = []
         counts: list[int] = []
@@ -70,7 +77,9 @@ class StaticVectors:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 1e-6)
         out[norms[:, 0] <= 1e-6] = 0.0
-        return out
+        ptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        return out, np.ascontiguousarray(columns[:, : len(local)].T, dtype=np.float32), (ptr, word_rows)
 
 
 def basic_words(text: str) -> list[str]:
@@ -119,4 +128,7 @@ def load(path: Path) -> StaticVectors:
     with np.load(path) as data:
         tokens = data["tokens"].tobytes().decode("utf-8").split("\n")
         vectors = data["vectors"].astype(np.float32) * data["scale"].astype(np.float32)[:, None]
-    return StaticVectors({t: i for i, t in enumerate(tokens)}, vectors)
+    # Whole words are stored after the word pieces, each marked by a leading NUL (no word piece starts with one).
+    ids = {t: i for i, t in enumerate(tokens) if not t.startswith(WHOLE_MARK)}
+    whole = {t[1:]: i for i, t in enumerate(tokens) if t.startswith(WHOLE_MARK)}
+    return StaticVectors(ids, vectors, whole)

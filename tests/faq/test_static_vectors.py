@@ -7,11 +7,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from handlers.faq.lexical import LexicalMatcher
+from handlers.faq.lexical import LexicalMatcher, _alignment
 from handlers.faq.model import FaqEntry
-from handlers.faq.static_vectors import DATA, basic_words, default_vectors
+from handlers.faq.static_vectors import DATA, _wordpiece, basic_words, default_vectors
 from tests.faq.conftest import entry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,9 +48,23 @@ NO_SHARED_WORDS = [("quit the service for good", "close"), ("remove my profile",
 def test_the_vectors_file_is_shipped_and_small() -> None:
     vectors = default_vectors()
     assert vectors is not None
-    assert DATA.stat().st_size < 7_000_000  # 256 dims: 6.4 MB
-    assert vectors.vectors.shape == (len(vectors.ids), 256)
+    assert DATA.stat().st_size < 9_000_000  # 256 dims, 27,861 pieces + 8,843 whole words: 8.4 MB
+    assert vectors.vectors.shape == (len(vectors.ids) + len(vectors.whole), 256)
     assert "account" in vectors.ids and "##ing" in vectors.ids
+
+
+def test_frequent_words_bert_splits_have_their_own_vector() -> None:
+    """ "refund" is ref + ##und to BERT: a sum of those two piece vectors is not what MiniLM reads as a refund."""
+    vectors = default_vectors()
+    assert vectors is not None
+    assert len(_wordpiece(vectors.ids, "refund")) == 2
+    (row,) = vectors.word_ids("refund")
+    assert row == vectors.whole["refund"] >= len(vectors.ids)
+    assert vectors.word_ids("account") == (vectors.ids["account"],)  # one piece: its own vector, as before
+    refund, money_back = vectors.encode(["refund", "give my money back"])
+    pieces = vectors.vectors[list(_wordpiece(vectors.ids, "refund"))].sum(axis=0)
+    pieces /= (pieces**2).sum() ** 0.5
+    assert float(refund @ money_back) > float(pieces @ money_back) + 0.1
 
 
 def test_sentence_vectors_are_unit_length_and_empty_text_is_zero() -> None:
@@ -76,7 +91,7 @@ def test_wordpiece_splits_as_berts_tokenizer() -> None:
         "Is the café's Wi-Fi password stored in the résumé?",
         "verifying outputs of generative models",
     ]:
-        ours = [token_of[i] for w in basic_words(text) for i in vectors.word_ids(w)]
+        ours = [token_of[i] for w in basic_words(text) for i in _wordpiece(vectors.ids, w)]
         assert ours == reference.tokenize(text), text
 
 
@@ -132,3 +147,19 @@ def test_the_default_matcher_needs_no_torch() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "close"
+
+
+def test_word_alignment_scores_how_well_each_question_word_finds_a_close_word() -> None:
+    matcher = LexicalMatcher()
+    matcher.fit(BANK, {})
+    index, static = matcher._index, matcher._static
+    assert index is not None and static is not None
+    entries = np.arange(len(BANK))
+    _, words, (_, rows) = static.encode_with_words(["close my account"])
+    aligned = _alignment(index, words[rows], entries)
+    # Every word of the question is in a phrasing of "close" (cosine 1 with itself); no other entry has them all.
+    assert aligned[3] == pytest.approx(1.0, abs=1e-5)
+    assert aligned[:3].max() < 0.95 and aligned.min() >= 0.0
+    # Only the entries asked about are scored; a question with no known word aligns with nothing.
+    assert _alignment(index, words[rows], np.array([3, 0])).tolist() == pytest.approx([aligned[3], aligned[0]])
+    assert not _alignment(index, np.zeros((0, 256), np.float32), entries).any()
