@@ -127,7 +127,12 @@ def joint_head(
 
 
 def parts_for(
-    texts: list[str], labels: list[int], tests: list[str], test_labels: list[int], vectors: np.ndarray, alphas=(0.5, 1.0)
+    texts: list[str],
+    labels: list[int],
+    tests: list[str],
+    test_labels: list[int],
+    vectors: np.ndarray,
+    alphas=(0.5, 1.0),
 ) -> dict:
     """Components for the CV folds (concatenated) and the test queries."""
     y = np.asarray(labels)
@@ -139,7 +144,7 @@ def parts_for(
     # CV
     cv: dict[str, list] = {}
     cv_y, cv_fold = [], []
-    for k, held in enumerate(cv_folds(y)):
+    for fold, held in enumerate(cv_folds(y)):
         train, queries = np.flatnonzero(~held), np.flatnonzero(held)
         parts = semantic_parts(vec, np.concatenate([y, -np.ones(len(tests), int)]), train, queries)
         lex, (ltrain, lq) = lexical_parts(lexical, train, queries)
@@ -149,7 +154,7 @@ def parts_for(
         for k, v in parts.items():
             cv.setdefault(k, []).append(v)
         cv_y.append(y[queries])
-        cv_fold.append(np.full(queries.size, k))
+        cv_fold.append(np.full(queries.size, fold))
     out["cv"] = ({k: np.vstack(v) for k, v in cv.items()}, np.concatenate(cv_y))
     out["cv_fold"] = np.concatenate(cv_fold)
     if tests:
@@ -205,6 +210,9 @@ def main() -> int:
                 path = args.parts / f"{name}-{seed}-{hashlib.sha256((model or FROZEN).encode()).hexdigest()[:12]}.pkl"
                 if path.exists():
                     parts = pickle.loads(path.read_bytes())
+                    if parts["cv_fold"].dtype.kind != "i":  # written before a loop-variable fix
+                        folds = cv_folds(np.asarray(load_set(name, seed)[1]))
+                        parts["cv_fold"] = np.concatenate([np.full(int(h.sum()), i) for i, h in enumerate(folds)])
                 else:
                     texts, labels, tests, test_labels = load_set(name, seed)
                     vectors = cache.vectors(model, [*texts, *tests])
@@ -231,8 +239,8 @@ def mixes() -> dict[str, MixFn]:
     for a in (0.5, 1.0):
         out[f"sem joint-head{a}"] = lambda p, a=a: 1.5 * p["s_sim"] + 0.5 * p[f"j_head{a}"]
         for w in (0.6, 0.8):
-            out[f"hybrid(w={w}) joint-head{a}"] = (
-                lambda p, a=a, w=w: w * (1.5 * p["s_sim"] + 0.5 * p[f"j_head{a}"]) / 2 + (1 - w) * lex(p)
+            out[f"hybrid(w={w}) joint-head{a}"] = lambda p, a=a, w=w: (
+                w * (1.5 * p["s_sim"] + 0.5 * p[f"j_head{a}"]) / 2 + (1 - w) * lex(p)
             )
     return out
 
@@ -241,7 +249,9 @@ def grid() -> dict[str, MixFn]:
     """Free weights over the four components (s_sim fixed at 1)."""
     out: dict[str, MixFn] = {}
     for h, g, d in itertools.product((0.33, 0.67, 1.0), (0.0, 0.1, 0.2, 0.4), (0.0, 0.2, 0.4, 0.8)):
-        out[f"grid h={h} g={g} d={d}"] = lambda p, h=h, g=g, d=d: p["s_sim"] + h * p["s_head"] + g * p["l_ngram"] + d * p["l_dense"]
+        out[f"grid h={h} g={g} d={d}"] = lambda p, h=h, g=g, d=d: (
+            p["s_sim"] + h * p["s_head"] + g * p["l_ngram"] + d * p["l_dense"]
+        )
     return out
 
 
