@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--matchers", nargs="+", default=["lexical", "semantic", "hybrid"])
     parser.add_argument("--model", help="a local sentence-transformers model directory (e.g. a tuned one)")
+    parser.add_argument("--cache", type=Path, help="embeddings cache on disk (bench/faq_mix.py's), one per encoder")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     cache: dict = {}
@@ -129,7 +130,7 @@ def main() -> int:
             questions = load_questions(questions_path)
             for name in args.matchers:
                 if name != "lexical":
-                    warm(cache, load_faq_file(faq_path), questions, args.model)
+                    warm(cache, load_faq_file(faq_path), questions, args.model, args.cache)
                 result = run_one(faq_path, questions, matcher_factory(name, cache, args.model))
                 rows.append({"dataset": dataset, "seed": seed, "matcher": name, **result})
                 print(f"# {dataset} seed {seed} {name}: {result}", file=sys.stderr, flush=True)
@@ -141,12 +142,19 @@ def main() -> int:
     return 0
 
 
-def warm(cache: dict, entries: list, questions: list[Question], model: str | None = None) -> None:
+def warm(
+    cache: dict, entries: list, questions: list[Question], model: str | None = None, disk: Path | None = None
+) -> None:
     """Encode every phrasing and query once, in batches (query latency is measured in faq_speed.py)."""
     from handlers.faq.semantic import load_encoder
 
     texts = [t for e in entries for t in e.phrasings()] + [q.text for q in questions]
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
+    if missing and disk is not None:
+        from bench.faq_mix import EmbeddingCache
+
+        cache.update(zip(missing, EmbeddingCache(disk).vectors(model, missing), strict=True))
+        return
     if missing:
         vectors = load_encoder(model).encode(missing, batch_size=128, normalize_embeddings=True)
         cache.update(zip(missing, vectors.astype("float32"), strict=True))
