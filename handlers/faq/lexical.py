@@ -7,7 +7,7 @@ on sentence vectors built from word-piece vectors distilled from MiniLM (static_
 "top up" and "add money" mean the same, after whitening them with the content's own within-entry covariance
 (so directions in which phrasings of one entry differ count for little); that score weighs four times the n-gram
 score. The best few entries then get a bonus for a soft word alignment: how well each word of the question finds a
-close word in one of the entry's phrasings, which a sum of word vectors blurs. Raw scores are calibrated on held-out
+close word among the entry's phrasings, which a sum of word vectors blurs. Raw scores are calibrated on held-out
 phrasings (see calibration.py).
 """
 
@@ -31,7 +31,8 @@ NEAREST_WEIGHT = 0.5
 DENSE_WEIGHT = 4.0  # static-vector score against the n-gram score (cross-validated on the FAQ files)
 WHITEN_SHRINK = 1.0  # ridge added to the (trace-normalised) within-entry covariance before whitening
 ALIGN_WEIGHT = 0.25  # soft word alignment bonus of the best entries (cross-validated on the FAQ files)
-ALIGN_TOP = 10  # how many of the best entries get it
+ALIGN_TOP = 5  # how many of the best entries get it (5, 10 and 20 cross-validate the same; 5 costs least)
+ALIGN_WORDS = 16  # at most this many of a question's words (the heaviest) are aligned
 
 
 @lru_cache(maxsize=100_000)
@@ -106,7 +107,7 @@ class _Index:
     dense_centroids: np.ndarray | None  # entries x dims, L2-normalised (None without static vectors)
     dense_phrasings: np.ndarray | None  # dims x phrasings, so a question's cosines are one product
     word_units: np.ndarray | None  # the content's distinct words, whitened and L2-normalised (rows)
-    phrasing_words: tuple[np.ndarray, np.ndarray] | None  # CSR: each indexed phrasing's rows in word_units
+    entry_words: list[np.ndarray] | None  # per entry, its phrasings' distinct rows in word_units
 
 
 class LexicalMatcher(CalibratedMatcher):
@@ -132,7 +133,7 @@ class LexicalMatcher(CalibratedMatcher):
             self._dense, self._words, self._text_words = self._static.encode_with_words(texts)
 
     def _build_final(self, train: np.ndarray) -> None:
-        self._index = self._build(train)
+        self._index = self._build(train, distinct_words=True)
 
     def raw_scores(self, text: str) -> np.ndarray:
         """Uncalibrated score in [0, 1] for every entry (the hybrid matcher mixes these)."""
@@ -181,7 +182,7 @@ class LexicalMatcher(CalibratedMatcher):
         order = np.lexsort((rows, self._feats))
         self._by_feat = (rows[order], self._feats[order], self._tfs[order])
 
-    def _build(self, train: np.ndarray) -> _Index:
+    def _build(self, train: np.ndarray, distinct_words: bool = False) -> _Index:
         """Index over the given phrasings (ascending, so grouped by entry as training_texts emits them)."""
         all_rows, all_feats, all_tfs = self._by_feat
         selected = np.zeros(self._row_ptr.size - 1, dtype=bool)
@@ -205,7 +206,7 @@ class LexicalMatcher(CalibratedMatcher):
         weights /= np.sqrt(np.bincount(rows, weights**2, minlength=train.size))[rows]
         sums: np.ndarray = np.bincount(run_id, weights).astype(np.float64)
         sums /= np.sqrt(np.bincount(run_entry, sums**2, minlength=n_entries))[run_entry]
-        dense_mean = dense_whiten = dense_centroids = dense_phrasings = word_units = phrasing_words = None
+        dense_mean = dense_whiten = dense_centroids = dense_phrasings = word_units = entry_words = None
         if self._dense is not None and self._words is not None:
             dense_mean, dense_whiten = _whitening(self._dense[train], class_starts)
             dense_phrasings = _project(self._dense[train], dense_mean, dense_whiten)
@@ -213,10 +214,16 @@ class LexicalMatcher(CalibratedMatcher):
             norms = np.linalg.norm(dense_centroids, axis=1, keepdims=True)
             np.divide(dense_centroids, norms, out=dense_centroids, where=norms > 0)
             dense_phrasings = np.ascontiguousarray(dense_phrasings.T)
-            word_units = _unit_rows(self._words @ dense_whiten)
             text_ptr, text_ids = self._text_words
             _, ids, _ = _gather_rows(text_ptr, text_ids, text_ids, train)
-            phrasing_words = (np.append(0, np.cumsum(np.diff(text_ptr)[train])), ids)
+            used = np.zeros(self._words.shape[0], dtype=bool)
+            used[ids] = True  # only the indexed phrasings' words (a question's own are whitened as it comes)
+            word_units = np.zeros(self._words.shape, dtype=np.float32)
+            word_units[used] = _unit_rows(self._words[used] @ dense_whiten)
+            # Phrasings are grouped by entry, so an entry's words are one run of `ids`. A maximum over repeated
+            # words is the same maximum: only the index that answers questions pays to drop the repeats.
+            entry_starts = np.append(0, np.cumsum(np.diff(text_ptr)[train]))[class_starts[1:]]
+            entry_words = [np.unique(part) if distinct_words else part for part in np.split(ids, entry_starts)]
         return _Index(
             idf=idf,
             centroids=_Postings.from_sorted(run_entry, run_feat, sums, n_feats, n_entries),
@@ -227,7 +234,7 @@ class LexicalMatcher(CalibratedMatcher):
             dense_centroids=dense_centroids,
             dense_phrasings=dense_phrasings,
             word_units=word_units,
-            phrasing_words=phrasing_words,
+            entry_words=entry_words,
         )
 
     @staticmethod
@@ -261,7 +268,8 @@ class LexicalMatcher(CalibratedMatcher):
         semantic = np.clip((d_centroid + NEAREST_WEIGHT * d_nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
         scores = (lexical + DENSE_WEIGHT * semantic) / (1.0 + DENSE_WEIGHT)
         for row, query_words in enumerate(words):
-            best = np.argsort(-scores[row])[:ALIGN_TOP]
+            best = np.argpartition(-scores[row], ALIGN_TOP)[:ALIGN_TOP] if scores.shape[1] > ALIGN_TOP else None
+            best = np.arange(scores.shape[1]) if best is None else best
             scores[row, best] += ALIGN_WEIGHT * _alignment(index, query_words, best)
         return scores / (1.0 + ALIGN_WEIGHT)
 
@@ -281,35 +289,29 @@ class LexicalMatcher(CalibratedMatcher):
 
 
 def _alignment(index: _Index, words: np.ndarray, entries: np.ndarray) -> np.ndarray:
-    """Per entry: over its phrasings, the best weighted mean over the question's words of their closest word there.
+    """Per entry: the weighted mean, over the question's words, of the cosine to the closest word of its phrasings.
 
     `words` are the question's summed piece vectors; their length (the SIF weight) weighs them, so "the" counts
     for little. Cosines are taken in the content's whitened space, like the sentence vectors.
     """
     out = np.zeros(entries.size)
-    if index.word_units is None or index.phrasing_words is None or index.dense_whiten is None or not words.size:
+    if index.word_units is None or index.entry_words is None or index.dense_whiten is None or not words.size:
         return out
     weight = np.linalg.norm(words, axis=1)
+    if weight.size > ALIGN_WORDS:  # a long question: its heaviest words decide, and its cost stays bounded
+        heaviest = np.argpartition(-weight, ALIGN_WORDS)[:ALIGN_WORDS]
+        words, weight = words[heaviest], weight[heaviest]
     if weight.sum() <= 1e-9:
         return out
     query = _unit_rows(words @ index.dense_whiten)
-    ends = np.append(index.class_starts[1:], index.phrasing_words[0].size - 1)
-    first, last = index.class_starts[entries], ends[entries]
-    counts = last - first
-    phrasings = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-    word_ptr, word_ids = index.phrasing_words
-    starts, lengths = word_ptr[phrasings], word_ptr[phrasings + 1] - word_ptr[phrasings]
-    keep = lengths > 0  # a phrasing with no known word aligns with nothing
+    parts = [index.entry_words[e] for e in entries]
+    keep = np.array([part.size > 0 for part in parts])  # an entry with no known word aligns with nothing
     if not keep.any():
         return out
-    starts, lengths = starts[keep], lengths[keep]
-    ids = word_ids[np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))]
-    distinct, where = np.unique(ids, return_inverse=True)
-    cosines = np.einsum("qd,wd->qw", query, index.word_units[distinct])[:, where]
-    closest = np.maximum.reduceat(cosines, np.append(0, np.cumsum(lengths)[:-1]), axis=1)
-    per_phrasing = np.full(phrasings.size, -1.0)
-    per_phrasing[keep] = weight @ closest / weight.sum()
-    out[:] = np.maximum.reduceat(per_phrasing, np.append(0, np.cumsum(counts)[:-1]))
+    lengths = np.array([part.size for part in parts if part.size])
+    cosines = np.einsum("qd,wd->qw", query, index.word_units[np.concatenate(parts)])
+    closest = np.maximum.reduceat(cosines, np.cumsum(lengths) - lengths, axis=1)
+    out[keep] = weight @ closest / weight.sum()
     return np.clip(out, 0.0, 1.0)
 
 

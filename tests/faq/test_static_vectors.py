@@ -157,7 +157,7 @@ def test_word_alignment_scores_how_well_each_question_word_finds_a_close_word() 
     entries = np.arange(len(BANK))
     _, words, (_, rows) = static.encode_with_words(["close my account"])
     aligned = _alignment(index, words[rows], entries)
-    # Every word of the question is in a phrasing of "close" (cosine 1 with itself); no other entry has them all.
+    # Every word of the question is in the phrasings of "close" (cosine 1 with itself); no other entry has them all.
     assert aligned[3] == pytest.approx(1.0, abs=1e-5)
     assert aligned[:3].max() < 0.95 and aligned.min() >= 0.0
     # Only the entries asked about are scored; a question with no known word aligns with nothing.
