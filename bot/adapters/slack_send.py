@@ -96,6 +96,7 @@ class SlackClients:
         self.session: aiohttp.ClientSession | None = None
         self._by_token: dict[str | None, AsyncWebClient] = {}
         self._bot_tokens: dict[str, tuple[str, float | None]] = {}  # workspace -> (token, expiry epoch)
+        self._looking_up: dict[str, asyncio.Lock] = {}  # workspace -> one store lookup / rotation at a time
 
     def http(self) -> aiohttp.ClientSession:
         """The one HTTP session of every Web API client and of the response_url posts (one connection pool)."""
@@ -130,11 +131,21 @@ class SlackClients:
             token = self.settings.slack_bot_token
             return self.client(token.get_secret_value() if token else None)
         cached = self._bot_tokens.get(workspace)
-        soon = time.time() + ROTATE_BEFORE_MINUTES * 60
-        if cached is None or (cached[1] is not None and cached[1] <= soon):
-            cached = await self._bot_token(workspace)
-            self._bot_tokens[workspace] = cached
+        if self._stale(cached):
+            # One lookup (and rotation) per workspace at a time: a burst of sends to an expiring workspace makes
+            # one oauth.v2.access call, and the others wait for its token instead of each refreshing.
+            async with self._looking_up.setdefault(workspace, asyncio.Lock()):
+                cached = self._bot_tokens.get(workspace)
+                if self._stale(cached):
+                    cached = await self._bot_token(workspace)
+                    self._bot_tokens[workspace] = cached
+        assert cached is not None
         return self.client(cached[0])
+
+    @staticmethod
+    def _stale(cached: tuple[str, float | None] | None) -> bool:
+        """No token yet, or one within ROTATE_BEFORE_MINUTES of expiring."""
+        return cached is None or (cached[1] is not None and cached[1] <= time.time() + ROTATE_BEFORE_MINUTES * 60)
 
     async def _bot_token(self, workspace: str) -> tuple[str, float | None]:
         store = self.installation_store

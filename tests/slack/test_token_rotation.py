@@ -131,3 +131,17 @@ async def test_a_refused_refresh_is_a_permanent_send_error(slack_with) -> None: 
             await slack.rt.senders["slack"].send_to_channel("T2", "C1", Message("x"))
         assert not caught.value.transient and "invalid_refresh_token" in str(caught.value)
         assert slack.api.calls("chat.postMessage") == []
+
+
+async def test_a_burst_of_sends_to_an_expiring_workspace_rotates_once(slack_with) -> None:  # type: ignore[no-untyped-def]
+    """Five sends at once (five channels) after the token expired: one oauth.v2.access call, all five use its token."""
+    async with slack_with(**OAUTH) as slack:
+        slack: SlackDriver
+        first = await _install_rotating(slack, expires_in=2)
+        await _until_expired(slack, first["access_token"])
+        sender = slack.rt.senders["slack"]
+        await asyncio.gather(*(sender.send_to_channel("T2", f"C{i}", Message(f"burst {i}")) for i in range(5)))
+        [refresh] = _refreshes(slack)
+        posts = slack.api.calls("chat.postMessage")
+        assert len(posts) == 5 and {p.token for p in posts} == {refresh.result["access_token"]}
+        assert _expired_calls(slack) == []
