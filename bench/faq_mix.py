@@ -33,8 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.faq_bench import REPO, build_files
 from handlers.faq.evaluation import load_questions
-from handlers.faq.lexical import NEAREST_WEIGHT as LEX_NEAREST
-from handlers.faq.lexical import LexicalMatcher, _gather_rows, _project
+from handlers.faq.lexical import LexicalMatcher, _gather_rows, _project, dense_score, ngram_score
 from handlers.faq.loader import load_faq_dir, load_faq_file
 from handlers.faq.model import training_texts
 from handlers.faq.scoring import softmax_rows, train_softmax
@@ -95,22 +94,15 @@ def semantic_parts(vectors: np.ndarray, labels: np.ndarray, train: np.ndarray, q
 
 
 def lexical_parts(lexical: LexicalMatcher, train: np.ndarray, queries: np.ndarray) -> tuple[dict, np.ndarray]:
-    """l_ngram and l_dense as LexicalMatcher._scores computes them, plus the whitened static query vectors."""
+    """l_ngram and l_dense as LexicalMatcher._scores computes them (before its word-alignment bonus, which this
+    harness does not model), plus the whitened static query vectors."""
     index = lexical._build(train)
     rows, feats, tfs = _gather_rows(lexical._row_ptr, lexical._feats, lexical._tfs, queries)
     ptr = np.searchsorted(rows, np.arange(queries.size + 1))
-    weights = tfs * index.idf[feats]
-    rrows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
-    norms = np.sqrt(np.bincount(rrows, weights**2, minlength=ptr.size - 1))
-    weights = np.divide(weights, norms[rrows], out=np.zeros_like(weights), where=norms[rrows] > 0)
-    centroid = index.centroids.dot(ptr, feats, weights)
-    nearest = np.maximum.reduceat(index.phrasings.dot(ptr, feats, weights), index.class_starts, axis=1)
-    ngram = (centroid + LEX_NEAREST * nearest) / (1.0 + LEX_NEAREST)
+    assert lexical._dense is not None and index.dense_phrasings is not None
     dense = _project(lexical._dense[queries], index.dense_mean, index.dense_whiten)
-    d_nearest = np.maximum.reduceat(dense @ index.dense_phrasings, index.class_starts, axis=1)
-    d = (dense @ index.dense_centroids.T + LEX_NEAREST * d_nearest) / (1.0 + LEX_NEAREST)
-    train_dense = index.dense_phrasings.T
-    return {"l_ngram": np.clip(ngram, 0, 1), "l_dense": np.clip(d, 0, 1)}, (train_dense, dense)
+    parts = {"l_ngram": ngram_score(index, ptr, feats, tfs), "l_dense": dense_score(index, lexical._dense[queries])}
+    return parts, (index.dense_phrasings.T, dense)
 
 
 def joint_head(

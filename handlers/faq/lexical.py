@@ -247,29 +247,13 @@ class LexicalMatcher(CalibratedMatcher):
         words: Sequence[np.ndarray] = (),
     ) -> np.ndarray:
         """Raw scores (queries x entries) for a batch of vectorised queries (their sentence and word vectors)."""
-        weights = tfs * index.idf[feats]
-        rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
-        norms = np.sqrt(np.bincount(rows, weights**2, minlength=ptr.size - 1))
-        weights = np.divide(weights, norms[rows], out=np.zeros_like(weights), where=norms[rows] > 0)
-        centroid = index.centroids.dot(ptr, feats, weights)
-        nearest = np.maximum.reduceat(index.phrasings.dot(ptr, feats, weights), index.class_starts, axis=1)
-        lexical = np.clip((centroid + NEAREST_WEIGHT * nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
+        lexical = ngram_score(index, ptr, feats, tfs)
         if dense is None or index.dense_centroids is None or index.dense_phrasings is None:
             return lexical
-        dense = _project(dense, index.dense_mean, index.dense_whiten)
-        if dense.size * index.dense_phrasings.shape[1] < 5_000_000:
-            # A question or a small batch: numpy's own loops, not BLAS, whose threads cost more than the product.
-            d_centroid = np.einsum("qd,ed->qe", dense, index.dense_centroids)
-            d_all = np.einsum("qd,dp->qp", dense, index.dense_phrasings)
-        else:
-            d_centroid = dense @ index.dense_centroids.T
-            d_all = dense @ index.dense_phrasings
-        d_nearest = np.maximum.reduceat(d_all, index.class_starts, axis=1)
-        semantic = np.clip((d_centroid + NEAREST_WEIGHT * d_nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
-        scores = (lexical + DENSE_WEIGHT * semantic) / (1.0 + DENSE_WEIGHT)
-        for row, query_words in enumerate(words):
-            best = np.argpartition(-scores[row], ALIGN_TOP)[:ALIGN_TOP] if scores.shape[1] > ALIGN_TOP else None
-            best = np.arange(scores.shape[1]) if best is None else best
+        scores = (lexical + DENSE_WEIGHT * dense_score(index, dense)) / (1.0 + DENSE_WEIGHT)
+        top = min(ALIGN_TOP, scores.shape[1])
+        for row, query_words in enumerate(words if top else ()):
+            best = np.argpartition(-scores[row], top - 1)[:top]
             scores[row, best] += ALIGN_WEIGHT * _alignment(index, query_words, best)
         return scores / (1.0 + ALIGN_WEIGHT)
 
@@ -286,6 +270,32 @@ class LexicalMatcher(CalibratedMatcher):
             words = [self._words[text_ids[text_ptr[q] : text_ptr[q + 1]]] for q in chunk]
             out.extend(self._scores(index, ptr, feats, tfs, self._dense[chunk], words))
         return out
+
+
+def ngram_score(index: _Index, ptr: np.ndarray, feats: np.ndarray, tfs: np.ndarray) -> np.ndarray:
+    """The n-gram half (queries x entries): centroid + nearest-phrasing cosines of the queries' TF-IDF rows."""
+    weights = tfs * index.idf[feats]
+    rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+    norms = np.sqrt(np.bincount(rows, weights**2, minlength=ptr.size - 1))
+    weights = np.divide(weights, norms[rows], out=np.zeros_like(weights), where=norms[rows] > 0)
+    centroid = index.centroids.dot(ptr, feats, weights)
+    nearest = np.maximum.reduceat(index.phrasings.dot(ptr, feats, weights), index.class_starts, axis=1)
+    return np.clip((centroid + NEAREST_WEIGHT * nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
+
+
+def dense_score(index: _Index, dense: np.ndarray) -> np.ndarray:
+    """The static-vector half (queries x entries): the same form on the whitened sentence vectors."""
+    assert index.dense_centroids is not None and index.dense_phrasings is not None
+    dense = _project(dense, index.dense_mean, index.dense_whiten)
+    if dense.size * index.dense_phrasings.shape[1] < 5_000_000:
+        # A question or a small batch: numpy's own loops, not BLAS, whose threads cost more than the product.
+        d_centroid = np.einsum("qd,ed->qe", dense, index.dense_centroids)
+        d_all = np.einsum("qd,dp->qp", dense, index.dense_phrasings)
+    else:
+        d_centroid = dense @ index.dense_centroids.T
+        d_all = dense @ index.dense_phrasings
+    d_nearest = np.maximum.reduceat(d_all, index.class_starts, axis=1)
+    return np.clip((d_centroid + NEAREST_WEIGHT * d_nearest) / (1.0 + NEAREST_WEIGHT), 0.0, 1.0)
 
 
 def _alignment(index: _Index, words: np.ndarray, entries: np.ndarray) -> np.ndarray:
